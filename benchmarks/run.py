@@ -1,0 +1,99 @@
+"""Run benchmark sections and merge them into ``bench/results.json``.
+
+Each section lives in ``benchmarks/<section>.py`` and exposes ``run() -> dict``; a section that raises is
+recorded as ``{"error": "..."}`` so the file always says why a figure is missing. The ``machine`` section,
+with a float32 matmul measuring the practical peak, is re-measured on every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SECTIONS = ("online", "online_real", "embed", "relabel", "prune", "pipeline")
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fp32_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of an ``n``x``n`` float32 matmul (2 n^3 flops), the practical peak of this machine."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def machine() -> dict[str, Any]:
+    """The machine block of the results file."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count() or 1,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "gpu": gpus[0].name if gpus else None,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "fp32_gflop_s": round(fp32_peak_gflops(), 1),
+    }
+
+
+def run_section(name: str) -> dict[str, Any]:
+    """Import ``benchmarks.<name>`` and call its ``run()``; an exception becomes an ``error`` entry."""
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+        return dict(module.run())
+    except Exception as exc:  # a section that cannot run says why instead of giving figures
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=SECTIONS, help="run one section and merge it")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {}
+    if args.out.is_file():
+        results = json.loads(args.out.read_text())
+    results["machine"] = machine()
+    for name in [args.only] if args.only else SECTIONS:
+        print(f"== bench {name}", flush=True)
+        results[name] = run_section(name)
+        print(json.dumps(results[name], indent=2), flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    print(f"wrote {args.out}")
+    return 1 if any("error" in results.get(n, {}) for n in ([args.only] if args.only else SECTIONS)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
