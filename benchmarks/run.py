@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("online", "online_real", "embed", "relabel", "prune", "pipeline")
+SECTIONS = ("online", "online_real", "embed", "relabel", "prune", "pipeline", "synth")
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
 
 
@@ -81,18 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    results: dict[str, Any] = {}
-    if args.out.is_file():
-        results = json.loads(args.out.read_text())
-    results["machine"] = machine()
-    for name in [args.only] if args.only else SECTIONS:
+    names = [args.only] if args.only else list(SECTIONS)
+    figures = {"machine": machine()}
+    for name in names:
         print(f"== bench {name}", flush=True)
-        results[name] = run_section(name)
-        print(json.dumps(results[name], indent=2), flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2, sort_keys=True))
+        figures[name] = run_section(name)
+        print(json.dumps(figures[name], indent=2), flush=True)
+        merge_results(args.out, {"machine": figures["machine"], name: figures[name]})
     print(f"wrote {args.out}")
-    return 1 if any("error" in results.get(n, {}) for n in ([args.only] if args.only else SECTIONS)) else 0
+    return 1 if any("error" in figures[n] for n in names) else 0
+
+
+def merge_results(path: Path, sections: dict[str, Any]) -> None:
+    """Merge ``sections`` into the results file, re-reading it first so that sections run in other processes
+    meanwhile keep their figures; the file is replaced atomically."""
+    results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    results.update(sections)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

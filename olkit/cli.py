@@ -28,6 +28,42 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from olkit.errors import NotebookExecutionError, OlkitError
+    from olkit.pipeline import run_series
+
+    try:
+        result = run_series(
+            args.profile,
+            run_id=args.run_id,
+            params=dict(args.param or []),
+            from_notebook=args.from_notebook,
+            runs_dir=args.runs_dir,
+            report=not args.no_report,
+        )
+    except NotebookExecutionError as exc:
+        print(f"olkit run: {exc}", file=sys.stderr)
+        return 1
+    except OlkitError as exc:
+        print(f"olkit run: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(result.summary)
+    return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from olkit.paths import project_root
+
+    folder = args.notebooks or str(project_root() / "notebooks")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={folder}", *args.lab_args]
+    print("olkit lab:", " ".join(cmd))
+    return subprocess.call(cmd, env=os.environ.copy())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command (kept separate so tests can inspect it)."""
     parser = argparse.ArgumentParser(prog="olkit", description=__doc__.splitlines()[0])
@@ -47,13 +83,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace existing sets instead of keeping them"
     )
     data.set_defaults(func=_cmd_data)
+
+    run = sub.add_parser(
+        "run",
+        help="execute the notebook series headless (papermill) into runs/<id>/ and write the report",
+        description="Execute the notebook series with papermill into runs/<id>/, resume a run id at its first "
+        "notebook that did not complete, write report.html and print the summary.",
+    )
+    run.add_argument(
+        "--profile", default="demo", help="tiny | demo | full, or a profile JSON file (default demo)"
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter (typed as the notebook declares it); repeatable",
+    )
+    run.add_argument(
+        "--run-id", default=None, help="run folder name under runs/ (default: the profile's name)"
+    )
+    run.add_argument(
+        "--from", dest="from_notebook", default=None, help="start at this notebook (e.g. 04 or embedding)"
+    )
+    run.add_argument(
+        "--runs-dir", default=None, help="parent of the run folder (default: $OLKIT_RUNS_ROOT or ./runs)"
+    )
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.set_defaults(func=_cmd_run)
+
+    lab = sub.add_parser(
+        "lab",
+        help="open JupyterLab on the notebook series",
+        description="Open JupyterLab on the notebook series; other options (e.g. --port 8890) go to jupyter lab.",
+    )
+    lab.add_argument("--notebooks", default=None, help="folder to open (default: the checkout's notebooks/)")
+    lab.set_defaults(func=_cmd_lab)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "lab":
+        args.lab_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return int(args.func(args))
 
 

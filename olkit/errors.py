@@ -29,3 +29,30 @@ class UntrustedFileError(OlkitError):
 
 class UnprunableModelError(OlkitError):
     """A model topology that mask-guided filter pruning cannot handle (names the layer)."""
+
+
+class NotebookExecutionError(OlkitError):
+    """A notebook of the series failed under ``olkit run``: names the notebook, the cell and the partial output.
+
+    Attributes ``notebook`` (stem), ``output`` (the partial executed notebook), ``cell`` (execution count of the
+    failing cell, or None), ``cell_index``, ``code_cell`` (its number among the source notebook's code cells), ``source`` (its first code line), ``ename`` and ``evalue``.
+    """
+
+    def __init__(self, message: str, **info: object) -> None:
+        super().__init__(message)
+        self.notebook = info.get("notebook")
+        self.output = info.get("output")
+        self.cell = info.get("cell")
+        self.cell_index = info.get("cell_index")
+        self.code_cell = info.get("code_cell")
+        self.source = info.get("source")
+        self.ename = info.get("ename")
+        self.evalue = info.get("evalue")
+
+
+class DataExistsError(OlkitError, FileExistsError):
+    """A data set is already on disk and would be replaced; the message names it and how to replace it."""
+
+
+class LabelStoreLockedError(OlkitError):
+    """The label database stayed locked by another writer after retries; the message names the store and the fix."""

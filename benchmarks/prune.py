@@ -1,0 +1,303 @@
+"""Benchmark ``prune``: mask-guided pruning of the VGG16-like backbone, full against chosen, with controls.
+
+Two cases (three with the opt-in AlexNet case), each measured in this one process, side by side:
+
+* **crack** (the headline keys): the synthetic crack family (:func:`olkit.synth.render_crack_image`, crack vs no
+  crack, every image its own source) classified from the features of the surface-pretrained VGG-like net
+  (the stand-in for the original's ImageNet VGG16); scoring masks: class 1 (Crack) of separate images.
+* **alexnet** (under ``"alexnet"``, opt-in with ``OLKIT_BENCH_PRUNE_ALEXNET=1``): the original's second case,
+  an AlexNet-like net trained from scratch on the crack train part, pruned and evaluated the same way.
+* **bsdata** (under ``"bsdata"``): real BSData patches (pitting vs none, CC BY-SA 4.0, Schlagenhauf et al. 2021),
+  split by wear sequence / photograph; scoring masks: the authors' pitting polygons of training patches.
+
+For each case: candidates over leave factors x cut depth (mask-guided with the per-filter threshold, plus L1-norm
+and random controls at the same per-layer sizes), evaluated with the original's LogisticRegression grid search on
+flattened features (and an MLP), held-out accuracy, time at batch 1 and 32. The chosen model is the fastest
+mask-guided candidate whose *cross-validated* accuracy on the train part is not below the full model's (the test
+part is not used to choose); full and chosen are then timed again side by side with more repeats.
+The Pareto plots go to ``bench/prune_pareto.png`` and ``bench/prune_pareto_bsdata.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+WORK = BENCH / "prune_work"
+SIZE = 64
+LEAVE_FACTORS = (0.05, 0.1, 0.21, 0.3)
+DEPTHS: tuple[int | None, ...] = (None, 4)
+N_EVAL = 600
+N_SCORE = 40
+SEED = 0
+ALEX_EPOCHS = 6
+# smaller grids (no cut depth) for the second and third case: the bench's time budget
+BSDATA_FACTORS = (0.05, 0.1, 0.21, 0.5)
+ALEX_FACTORS = (0.05, 0.21)
+ALEXNET = os.environ.get("OLKIT_BENCH_PRUNE_ALEXNET") == "1"  # opt-in third case (the time budget)
+QUICK = (
+    os.environ.get("OLKIT_BENCH_QUICK") == "1"
+)  # a smoke run of the code path: tiny grid, untrained weights
+if QUICK:
+    LEAVE_FACTORS, DEPTHS, N_EVAL, N_SCORE, ALEX_EPOCHS = (0.1, 0.3), (None,), 120, 10, 1
+    BSDATA_FACTORS, ALEX_FACTORS = (0.1,), (0.1,)
+
+
+def _resize(img: np.ndarray, *, nearest: bool = False) -> np.ndarray:
+    return cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+
+def crack_case(seed: int = SEED) -> dict[str, Any]:
+    """Evaluation images (half with cracks) and a separate scoring set with class-valued masks."""
+    from olkit import synth
+    from olkit.prune import MaskSet
+
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(N_EVAL) % 2)
+    images = np.stack([_resize(synth.render_crack_image(rng, size=224, crack=bool(c))[0]) for c in labels])
+    score_rng = np.random.default_rng(seed + 1000)
+    pairs = [synth.render_crack_image(score_rng, size=224, crack=True) for _ in range(N_SCORE)]
+    masks = MaskSet(
+        np.stack([_resize(p[0]) for p in pairs]),
+        np.stack([_resize(p[1], nearest=True) for p in pairs]),
+        tuple(f"score_{i}.png" for i in range(N_SCORE)),
+    )
+    return {"images": images, "labels": labels, "groups": np.arange(N_EVAL), "masks": masks, "target": 1}
+
+
+def _bsdata_root() -> Path:
+    from olkit.paths import bsdata_source, data_root
+
+    root = data_root() / "bsdata"
+    if (root / "manifest.csv").is_file():
+        return root
+    cache = WORK / "bsdata_import"
+    if not (cache / "manifest.csv").is_file():
+        from olkit.bsdata import import_bsdata
+
+        import_bsdata(bsdata_source(), cache, workers=1, progress=False)
+    return cache
+
+
+def bsdata_case(seed: int = SEED) -> dict[str, Any]:
+    """Balanced real pitting / no-pitting patches grouped by wear sequence; scoring masks from the train part."""
+    from olkit.prune import MaskSet, group_split
+
+    manifest = pd.read_csv(_bsdata_root() / "manifest.csv")
+    manifest = manifest[manifest["split"] == "data_train"]
+    rng = np.random.default_rng(seed)
+    parts = [
+        manifest[manifest["label"].astype(str) == c].sample(N_EVAL // 2, random_state=seed)
+        for c in ("0", "1")
+    ]
+    chosen = pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    images, masks = [], []
+    for _, row in chosen.iterrows():
+        images.append(_resize(cv2.cvtColor(cv2.imread(row["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)))
+        m = cv2.imread(row["mask_path"], cv2.IMREAD_UNCHANGED) if isinstance(row["mask_path"], str) else None
+        masks.append(
+            _resize((m > 0).astype(np.uint8), nearest=True)
+            if m is not None
+            else np.zeros((SIZE, SIZE), np.uint8)
+        )
+    images_a, masks_a = np.stack(images), np.stack(masks)
+    labels = chosen["label"].astype(int).to_numpy()
+    groups = chosen["group"].astype(str).to_numpy()
+    train, _ = group_split(labels, groups, seed=seed)
+    pos = [i for i in train if labels[i] == 1 and masks_a[i].any()]
+    pick = rng.choice(pos, size=min(N_SCORE, len(pos)), replace=False)
+    score = MaskSet(images_a[pick], masks_a[pick], tuple(str(i) for i in pick))
+    return {"images": images_a, "labels": labels, "groups": groups, "masks": score, "target": 1}
+
+
+def _figures(row: pd.Series) -> dict[str, Any]:
+    return {
+        "acc": round(float(row["acc"]), 4),
+        "ms_b1": round(float(row["ms_b1"]), 3),
+        "ms_b32": round(float(row["ms_b32"]), 3),
+        "params": int(row["params"]),
+        "gflop": round(float(row["gflop"]), 5),
+    }
+
+
+def alexnet_from_scratch(case: dict[str, Any]) -> Any:
+    """The original's second case: an AlexNet-like net trained from scratch on the target defect (train part only)."""
+    from olkit import prune, zoo
+
+    train, _ = prune.group_split(case["labels"], case["groups"], seed=SEED)
+    model = zoo.build_alexnet_like(size=SIZE, width=32)
+    zoo.train_from_scratch(model, case["images"][train], case["labels"][train], epochs=ALEX_EPOCHS, seed=SEED)
+    return model
+
+
+def run_case(
+    name: str,
+    case: dict[str, Any],
+    model: Any,
+    *,
+    leave_factors: tuple[float, ...] = LEAVE_FACTORS,
+    depths: tuple[int | None, ...] = DEPTHS,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Candidates, evaluation, choice, side-by-side timing and the Pareto plot of one case."""
+    from olkit import decide, prune
+
+    out = WORK / name
+    grid = prune.CandidateGrid(
+        leave_factors=leave_factors,
+        depths=depths,
+        methods=("threshold",),
+        controls=("l1", "random"),
+        target_class=case["target"],
+        seed=SEED,
+    )
+    t0 = time.perf_counter()
+    cands = prune.build_candidates(model, case["masks"], out / "candidates", grid=grid, progress=False)
+    t_cand = time.perf_counter() - t0
+    res = prune.evaluate_candidates(
+        cands,
+        case["images"],
+        case["labels"],
+        groups=case["groups"],
+        pooling="flatten",
+        repeats=3,
+        seed=SEED,
+        out_csv=out / "evaluation.csv",
+        progress=False,
+    )
+    t_eval = time.perf_counter() - t0 - t_cand
+    full = res[res["method"] == "full"].iloc[0]
+    mask_rows = res[res["method"].str.startswith("mask")]
+    try:
+        chosen = decide.fastest_within(mask_rows, 0.0, acc_col="cv_acc", reference=float(full["cv_acc"]))
+        rule = "fastest mask-guided candidate with cross-validated accuracy >= the full model's"
+    except ValueError:
+        chosen = decide.best_by_d(mask_rows)
+        rule = "no candidate reached the full model's CV accuracy: highest fitted D"
+    # side by side, more repeats, alternating: the headline times
+    import keras
+
+    m_full = keras.models.load_model(full["path"], safe_mode=True, compile=False)
+    m_chosen = keras.models.load_model(chosen["path"], safe_mode=True, compile=False)
+    times: dict[str, dict[int, list[float]]] = {"full": {1: [], 32: []}, "chosen": {1: [], 32: []}}
+    for _ in range(3):
+        for key, m in (("full", m_full), ("chosen", m_chosen)):
+            for b in (1, 32):
+                times[key][b].append(prune.time_model(m, batch=b, repeats=7))
+    full_fig, chosen_fig = _figures(full), _figures(chosen)
+    for key, fig in (("full", full_fig), ("chosen", chosen_fig)):
+        fig["ms_b1"] = round(float(np.median(times[key][1])), 3)
+        fig["ms_b32"] = round(float(np.median(times[key][32])), 3)
+    same = res[
+        (res["leave_factor"] == chosen["leave_factor"])
+        & (res["depth"].fillna(-1) == (chosen["depth"] if pd.notna(chosen["depth"]) else -1))
+    ].set_index("method")
+    same_size = {
+        "mask": round(float(chosen["acc"]), 4),
+        "l1": round(float(same.loc["l1", "acc"]), 4) if "l1" in same.index else None,
+        "random": round(float(same.loc["random", "acc"]), 4) if "random" in same.index else None,
+    }
+    # mask vs controls over every size, not only the chosen one
+    wins = {"l1": 0, "random": 0, "ties_l1": 0, "ties_random": 0, "sizes": 0}
+    for (_f, _d), grp in res[res["method"] != "full"].groupby(["leave_factor", res["depth"].fillna(-1)]):
+        g = grp.set_index("method")["acc"]
+        if "mask-threshold" not in g:
+            continue
+        wins["sizes"] += 1
+        for c in ("l1", "random"):
+            if c in g:
+                wins[c] += int(g["mask-threshold"] > g[c])
+                wins[f"ties_{c}"] += int(g["mask-threshold"] == g[c])
+    mean_acc = res[res["method"] != "full"].groupby("method")[["acc", "acc_mlp"]].mean().round(4).to_dict()
+    plot_path = BENCH / ("prune_pareto.png" if name == "crack" else f"prune_pareto_{name}.png")
+    table = decide.decision_table(res)
+    decide.pareto_plot(res, plot_path, chosen=str(chosen["id"]), title=f"mask-guided pruning, {name}")
+    table.to_csv(out / "table.csv", index=False)
+    summary = {
+        "full": full_fig,
+        "chosen": {
+            **chosen_fig,
+            "id": str(chosen["id"]),
+            "leave_factor": float(chosen["leave_factor"]),
+            "depth": None if pd.isna(chosen["depth"]) else int(chosen["depth"]),
+            "f1": round(float(chosen["f1"]), 4),
+            "auc": round(float(chosen["auc"]), 4),
+            "acc_mlp": round(float(chosen["acc_mlp"]), 4),
+            "cv_acc": round(float(chosen["cv_acc"]), 4),
+        },
+        "speedup_b32": round(full_fig["ms_b32"] / chosen_fig["ms_b32"], 2),
+        "speedup_b1": round(full_fig["ms_b1"] / chosen_fig["ms_b1"], 2),
+        "acc_delta": round(chosen_fig["acc"] - full_fig["acc"], 4),
+        "params_ratio": round(chosen_fig["params"] / full_fig["params"], 4),
+        "flop_reduction": round(full_fig["gflop"] / max(chosen_fig["gflop"], 1e-12), 1),
+        "same_size_acc": same_size,
+        "mask_vs_controls_all_sizes": wins,
+        "mean_acc_over_sizes": mean_acc,
+        "full_acc_mlp": round(float(full["acc_mlp"]), 4),
+        "rule": rule,
+        "n_eval": len(case["labels"]),
+        "n_test": int(full["n_test"]),
+        "n_score_masks": len(case["masks"]),
+        "candidates": len(res),
+        "pareto_png": str(plot_path.relative_to(BENCH.parent)),
+        "case_seconds": {"candidates": round(t_cand, 1), "evaluation": round(t_eval, 1)},
+    }
+    return summary, res
+
+
+def run() -> dict[str, Any]:
+    """Both cases; the crack figures at the top level (BENCH.md keys), BSData under ``"bsdata"``."""
+    import keras
+
+    from olkit import zoo
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(SEED)
+    WORK.mkdir(parents=True, exist_ok=True)
+    model = zoo.build_vgg_like(size=SIZE, weights=None if QUICK else "surface")
+    crack_data = crack_case()
+    crack, _ = run_case("crack", crack_data, model)
+    out: dict[str, Any] = dict(crack)
+    try:
+        if not ALEXNET:
+            raise RuntimeError(
+                "skipped: set OLKIT_BENCH_PRUNE_ALEXNET=1 to run the AlexNet-from-scratch case"
+            )
+        t_alex = time.perf_counter()
+        alex = alexnet_from_scratch(crack_data)
+        t_alex = time.perf_counter() - t_alex
+        out["alexnet"], _ = run_case("alexnet", crack_data, alex, leave_factors=ALEX_FACTORS, depths=(None,))
+        out["alexnet"]["train_seconds"] = round(t_alex, 1)
+    except Exception as exc:
+        out["alexnet"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        out["bsdata"], _ = run_case(
+            "bsdata", bsdata_case(), model, leave_factors=BSDATA_FACTORS, depths=(None,)
+        )
+    except Exception as exc:  # the crack figures stand on their own
+        out["bsdata"] = {"error": f"{type(exc).__name__}: {exc}"}
+    out["backbone"] = {
+        "model": "VGG16-like (13 conv, BN), surface-pretrained (olkit/weights)",
+        "input": SIZE,
+        "params": int(model.count_params()),
+    }
+    out["grid"] = {
+        "leave_factors": list(LEAVE_FACTORS),
+        "depths": [d for d in DEPTHS],
+        "scoring": "threshold",
+    }
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    (BENCH / "prune.json").write_text(json.dumps(out, indent=2, default=float))
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2, default=float))

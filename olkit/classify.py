@@ -1,0 +1,307 @@
+"""The classifier on top of the embeddings: a scikit-learn pipeline, its skops persistence and its metrics.
+
+The pipeline is the original's: ``StandardScaler`` then ``MLPClassifier((64, 32), solver="adam", batch_size=32)``;
+sizes and seed are options. Any number of classes (two or more) works from the start; class names are strings.
+Files are written with skops and loaded only when every type in them is on olkit's allow-list
+(:data:`TRUSTED_TYPES`); anything else raises :class:`olkit.errors.UntrustedFileError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# skops scans sys.modules when it is imported; importing it before TensorFlow is loaded keeps that to ~1 s
+# instead of ~10 s, so olkit imports it here, eagerly.
+import skops.io as sio
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from olkit.errors import ModelMismatchError, UntrustedFileError
+from olkit.types import ClassName, FloatArray, PathLike
+
+__all__ = [
+    "TRUSTED_TYPES",
+    "Metrics",
+    "continue_fit",
+    "evaluate",
+    "fit_classifier",
+    "load_classifier",
+    "make_classifier",
+    "save_classifier",
+]
+
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.preprocessing._label.LabelBinarizer",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.pipeline.Pipeline",
+        "numpy.dtype",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.str_",
+        "builtins.tuple",
+        "builtins.list",
+        "builtins.dict",
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "builtins.NoneType",
+    }
+)
+"""Types a classifier file may hold; :func:`load_classifier` refuses files with any other."""
+
+
+def make_classifier(
+    *,
+    hidden: Sequence[int] = (64, 32),
+    seed: int = 0,
+    max_iter: int = 200,
+    batch_size: int = 32,
+    learning_rate_init: float = 1e-3,
+    alpha: float = 1e-4,
+) -> Pipeline:
+    """The original's pipeline: ``StandardScaler`` and an ``MLPClassifier`` with Adam and mini-batches of 32."""
+    return Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            (
+                "mlp",
+                MLPClassifier(
+                    hidden_layer_sizes=tuple(int(h) for h in hidden),
+                    solver="adam",
+                    batch_size=batch_size,
+                    learning_rate_init=learning_rate_init,
+                    alpha=alpha,
+                    max_iter=max_iter,
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
+
+
+def fit_classifier(
+    pipe: Pipeline, x: FloatArray, y: Sequence[ClassName], *, sample_weight: np.ndarray | None = None
+) -> Pipeline:
+    """Fit a fresh copy of ``pipe`` (scaler and MLP weighted alike) and return it. Convergence warnings are
+    silenced: the original's 200 Adam epochs often end before ``tol`` is reached, which is expected here."""
+    est = clone(pipe)
+    y_arr = np.asarray([str(v) for v in y])
+    if len(np.unique(y_arr)) < 2:
+        raise ValueError(
+            f"the classifier needs two or more classes in its training labels, got {np.unique(y_arr)}"
+        )
+    kwargs: dict[str, Any] = {}
+    if sample_weight is not None:
+        kwargs = {"scaler__sample_weight": sample_weight, "mlp__sample_weight": sample_weight}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(np.asarray(x, dtype=np.float32), y_arr, **kwargs)
+    return est
+
+
+def continue_fit(
+    pipe: Pipeline,
+    x: FloatArray,
+    y: Sequence[ClassName],
+    *,
+    epochs: int | None = None,
+    faithful: bool = True,
+    sample_weight: np.ndarray | None = None,
+) -> Pipeline:
+    """Keep the fitted scaler and continue training the MLP on ``(x, y)`` (a warm start).
+
+    With the relabeled images alone as ``(x, y)`` this is the original's retraining.
+    As ``MLPClassifier(warm_start=True).fit`` did in the original. scikit-learn keeps the first fit's stopping
+    state (its best training loss and its count of epochs without improvement) across a warm start, so when the
+    first fit had stopped on ``tol``, the second fit stops after a single epoch: the original's retraining
+    barely moved the MLP. ``faithful=True`` reproduces this; ``faithful=False`` resets the stopping state, so the
+    MLP trains on the new data until it converges (and shows how much a warm start on the relabeled images alone
+    forgets). When ``y`` holds only some of the classes (a warm-started ``fit`` refuses that), the same
+    epochs and stopping rule run through ``partial_fit``. Returns a new pipeline; ``pipe`` is not changed.
+    ``epochs`` overrides ``max_iter`` for the second fit; ``sample_weight`` weights the rows (olkit's warm
+    ``"refit"`` continues on train ∪ relabeled with the new rows weighted, with ``faithful=False``).
+    """
+    import copy
+
+    est = copy.deepcopy(pipe)
+    mlp: MLPClassifier = est.named_steps["mlp"]
+    y_arr = np.asarray([str(v) for v in y])
+    new = sorted(set(y_arr) - set(map(str, mlp.classes_)))
+    if new:
+        raise ModelMismatchError(
+            f"labels {new} are classes the classifier has never seen; the original's warm start cannot add a "
+            "class: retrain with mode='refit'"
+        )
+    xs = est.named_steps["scaler"].transform(np.asarray(x, dtype=np.float32))
+    if not faithful:
+        mlp._no_improvement_count = 0
+        mlp.best_loss_ = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message=".*batch_size.*clipped")  # fewer new labels than a batch
+        max_iter = mlp.max_iter
+        if set(y_arr) == set(map(str, mlp.classes_)):
+            mlp.set_params(warm_start=True, max_iter=epochs or max_iter)
+            mlp.fit(xs, y_arr, sample_weight=sample_weight)
+            mlp.set_params(warm_start=False, max_iter=max_iter)
+        else:  # the same epochs and the same stopping rule, through partial_fit
+            for _ in range(epochs or max_iter):
+                mlp.partial_fit(xs, y_arr, sample_weight=sample_weight)
+                if mlp._no_improvement_count > mlp.n_iter_no_change:
+                    break
+    return est
+
+
+def save_classifier(pipe: Pipeline, path: PathLike) -> Path:
+    """Write ``pipe`` with skops (atomically) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sio.dump(pipe, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_classifier(path: PathLike, *, trusted: frozenset[str] = TRUSTED_TYPES) -> Pipeline:
+    """Load a skops file, refusing any type outside ``trusted``.
+
+    Raises
+    ------
+    UntrustedFileError
+        The file holds other types (listed in the message). Nothing in it has been executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no classifier here (fit one with olkit.online.OnlineSession.create)"
+        )
+    found = set(sio.get_untrusted_types(file=path))
+    bad = sorted(found - set(trusted))
+    if bad:
+        raise UntrustedFileError(
+            f"{path}: refused, it holds types olkit does not trust: {', '.join(bad)}. If you made this file and "
+            "trust it, inspect it with skops.io.get_untrusted_types and load it yourself with skops.io.load"
+            "(path, trusted=[...]); otherwise refit the classifier"
+        )
+    return sio.load(path, trusted=sorted(found))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Classification metrics of one evaluation.
+
+    ``report`` is scikit-learn's ``classification_report`` with four digits, as the original printed it;
+    ``confusion[i][j]`` counts true ``classes[i]`` predicted as ``classes[j]``; ``roc_auc`` is for the positive
+    (second) class when binary, one-vs-rest macro otherwise (``None`` when a class is absent); ``brier`` is the
+    mean squared error of the positive-class probability when binary, the multi-class Brier score (sum over
+    classes) otherwise.
+    """
+
+    n: int
+    classes: tuple[str, ...]
+    accuracy: float
+    balanced_accuracy: float
+    f1_weighted: float
+    roc_auc: float | None
+    brier: float
+    confusion: tuple[tuple[int, ...], ...]
+    per_class: dict[str, dict[str, float]]
+    report: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        d["confusion"] = [list(r) for r in self.confusion]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metrics:
+        return cls(
+            n=int(d["n"]),
+            classes=tuple(d["classes"]),
+            accuracy=float(d["accuracy"]),
+            balanced_accuracy=float(d["balanced_accuracy"]),
+            f1_weighted=float(d["f1_weighted"]),
+            roc_auc=None if d.get("roc_auc") is None else float(d["roc_auc"]),
+            brier=float(d["brier"]),
+            confusion=tuple(tuple(int(v) for v in r) for r in d["confusion"]),
+            per_class={k: dict(v) for k, v in d["per_class"].items()},
+            report=str(d["report"]),
+        )
+
+    def __str__(self) -> str:
+        auc = "n/a" if self.roc_auc is None else f"{self.roc_auc:.4f}"
+        return (
+            f"accuracy {self.accuracy:.4f}  balanced {self.balanced_accuracy:.4f}  ROC-AUC {auc}  "
+            f"Brier {self.brier:.4f}  (n={self.n})\n{self.report}"
+        )
+
+
+def evaluate(y_true: Sequence[ClassName], proba: FloatArray, classes: Sequence[ClassName]) -> Metrics:
+    """Metrics of probabilities ``proba`` (columns in ``classes`` order) against true class names."""
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        classification_report,
+        confusion_matrix,
+        f1_score,
+        roc_auc_score,
+    )
+
+    classes = [str(c) for c in classes]
+    y = np.asarray([str(v) for v in y_true])
+    p = np.asarray(proba, dtype=np.float64)
+    if p.shape != (len(y), len(classes)):
+        raise ValueError(
+            f"probabilities of shape {p.shape} do not fit {len(y)} labels x {len(classes)} classes"
+        )
+    if len(y) == 0:
+        raise ValueError("nothing to evaluate: no labelled images")
+    pred = np.asarray(classes)[p.argmax(axis=1)]
+    labels = classes + sorted(set(y.tolist()) - set(classes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = classification_report(y, pred, labels=labels, digits=4, zero_division=0)
+        rep_dict = classification_report(y, pred, labels=labels, digits=4, zero_division=0, output_dict=True)
+        bal = float(balanced_accuracy_score(y, pred))
+    onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
+    present = [c for c in classes if c in set(y.tolist())]
+    auc: float | None = None
+    if len(classes) == 2:
+        brier = float(np.mean((p[:, 1] - onehot[:, 1]) ** 2))
+        if len(present) == 2:
+            auc = float(roc_auc_score(onehot[:, 1], p[:, 1]))
+    else:
+        brier = float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+        if len(present) == len(classes) and set(y.tolist()) <= set(classes):
+            auc = float(roc_auc_score(y, p / p.sum(axis=1, keepdims=True), labels=classes, multi_class="ovr"))
+    per_class = {
+        c: {k: float(v) for k, v in rep_dict[c].items()} for c in labels if isinstance(rep_dict.get(c), dict)
+    }
+    return Metrics(
+        n=len(y),
+        classes=tuple(labels),
+        accuracy=float(accuracy_score(y, pred)),
+        balanced_accuracy=bal,
+        f1_weighted=float(f1_score(y, pred, labels=labels, average="weighted", zero_division=0)),
+        roc_auc=auc,
+        brier=brier,
+        confusion=tuple(tuple(int(v) for v in row) for row in confusion_matrix(y, pred, labels=labels)),
+        per_class=per_class,
+        report=report,
+    )

@@ -1,0 +1,614 @@
+"""The HTML report of a run: a summary first, then every executed notebook with its code hidden.
+
+:func:`summarize` reads ``metrics.json`` of a run folder (the sections the notebooks merge into it with
+:meth:`olkit.paths.RunFolder.update_metrics`) and ``run.json`` (the runner's state) into a :class:`RunSummary`:
+holdout accuracy before and after the online round, labels used, the random and ceiling controls, the same on the
+real BSData patches, and the chosen pruned model's speed-up and accuracy. :func:`write_report` renders it, followed
+by the executed notebooks (prose, tables and figures; no code, no progress bars), into ``report.html`` with
+nbconvert.
+
+The metric sections it reads (keys as in ``../shared/BENCH.md``):
+
+``online`` and ``online_real``
+    ``holdout_acc_before``, ``holdout_acc_after``, ``labels_used``, ``random_acc_after``, ``ceiling_acc``,
+    ``train_size``, ``holdout_size``, ``test_size``, ``round_seconds`` (optional: ``strategy``, ``mode``).
+``prune`` and ``prune_real``
+    ``full`` and ``chosen`` (each ``acc``, ``ms_b1``, ``ms_b32``, ``params``, ``gflop``), ``speedup_b32``,
+    ``acc_delta`` (optional: ``chosen_name``, ``rule``, ``backbone``, ``same_size_acc``).
+``pipeline``
+    ``profile``, ``notebook_seconds`` (written by :func:`olkit.pipeline.run_series`).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from olkit.paths import RunFolder
+from olkit.types import PathLike
+
+_HIDDEN_TAGS = {"parameters", "injected-parameters", "remove_cell", "report-hide"}
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _as_run(run: RunFolder | PathLike) -> RunFolder:
+    return run if isinstance(run, RunFolder) else RunFolder(Path(run).resolve())
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class OnlineFigures:
+    """One online-learning round's headline figures (synthetic or real data)."""
+
+    title: str
+    before: float | None
+    after: float | None
+    labels_used: int | None
+    test_size: int | None
+    random_after: float | None
+    ceiling: float | None
+    train_size: int | None = None
+    holdout_size: int | None = None
+    round_seconds: float | None = None
+
+    @property
+    def gap_recovered(self) -> float | None:
+        """Share of the gap between before and the ceiling that the round closed (None if no gap)."""
+        if None in (self.before, self.after, self.ceiling):
+            return None
+        gap = float(self.ceiling) - float(self.before)  # type: ignore[arg-type]
+        # only meaningful when labelling everything would help: with no gap (or a negative one) there is none
+        return None if gap < 1e-9 else (float(self.after) - float(self.before)) / gap  # type: ignore[arg-type]
+
+    @classmethod
+    def from_metrics(cls, title: str, m: dict[str, Any]) -> OnlineFigures:
+        def _int(key: str) -> int | None:
+            v = _num(m.get(key))
+            return None if v is None else int(v)
+
+        return cls(
+            title=title,
+            before=_num(m.get("holdout_acc_before")),
+            after=_num(m.get("holdout_acc_after")),
+            labels_used=_int("labels_used"),
+            test_size=_int("test_size"),
+            random_after=_num(m.get("random_acc_after")),
+            ceiling=_num(m.get("ceiling_acc")),
+            train_size=_int("train_size"),
+            holdout_size=_int("holdout_size"),
+            round_seconds=_num(m.get("round_seconds")),
+        )
+
+    def lines(self) -> list[str]:
+        def f(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        sizes = "/".join(
+            str(v) if v is not None else "?" for v in (self.train_size, self.holdout_size, self.test_size)
+        )
+        share = (
+            f" ({self.labels_used / self.test_size:.0%} of the test set)"
+            if self.labels_used is not None and self.test_size
+            else ""
+        )
+        gap = self.gap_recovered
+        return [
+            f"{self.title} (train/holdout/test {sizes}):",
+            f"  holdout accuracy {f(self.before)} -> {f(self.after)} with {self.labels_used} labels{share}",
+            f"  random, same labels: {f(self.random_after)}; ceiling, all test labels: {f(self.ceiling)}"
+            + (f"; gap to ceiling recovered: {gap:.0%}" if gap is not None else ""),
+        ]
+
+
+@dataclass(frozen=True)
+class PruneFigures:
+    """The chosen pruned model against the full one."""
+
+    title: str
+    full_acc: float | None
+    chosen_acc: float | None
+    speedup_b32: float | None
+    params_share: float | None
+    chosen_name: str = ""
+    rule: str = ""
+    full_ms_b32: float | None = None
+    chosen_ms_b32: float | None = None
+    same_size: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_metrics(cls, title: str, m: dict[str, Any]) -> PruneFigures:
+        full, chosen = dict(m.get("full", {})), dict(m.get("chosen", {}))
+        fp, cp = _num(full.get("params")), _num(chosen.get("params"))
+        speed = _num(m.get("speedup_b32"))
+        fms, cms = _num(full.get("ms_b32")), _num(chosen.get("ms_b32"))
+        if speed is None and fms and cms:
+            speed = fms / cms
+        return cls(
+            title=title,
+            full_acc=_num(full.get("acc")),
+            chosen_acc=_num(chosen.get("acc")),
+            speedup_b32=speed,
+            params_share=(cp / fp) if fp and cp is not None else None,
+            chosen_name=str(m.get("chosen_name", "")),
+            rule=str(m.get("rule", "")),
+            full_ms_b32=fms,
+            chosen_ms_b32=cms,
+            same_size={
+                str(k): float(v) for k, v in dict(m.get("same_size_acc", {})).items() if _num(v) is not None
+            },
+        )
+
+    def same_size_text(self) -> str:
+        """``mask 0.680 / l1 0.450 / random 0.450``: accuracy of each pruning method at the chosen size."""
+        order = {"mask": 0, "l1": 1, "random": 2}
+        keys = sorted(self.same_size, key=lambda k: (order.get(k, 9), k))
+        return " / ".join(f"{k} {self.same_size[k]:.3f}" for k in keys)
+
+    def lines(self) -> list[str]:
+        def f(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        delta = (
+            f" ({(self.chosen_acc - self.full_acc) * 100:+.1f} points)"
+            if self.chosen_acc is not None and self.full_acc is not None
+            else ""
+        )
+        share = f", {self.params_share:.1%} of the parameters" if self.params_share is not None else ""
+        name = f" {self.chosen_name}" if self.chosen_name else ""
+        rule = f" [{self.rule}]" if self.rule else ""
+        speed = "n/a" if self.speedup_b32 is None else f"{self.speedup_b32:.1f}x"
+        out = [
+            f"{self.title}: chosen{name}{rule}",
+            f"  {speed} faster at batch 32, accuracy {f(self.chosen_acc)} vs {f(self.full_acc)} full{delta}{share}",
+        ]
+        if len(self.same_size) > 1:
+            out.append(f"  same size, accuracy: {self.same_size_text()}")
+        return out
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run achieved, read from its folder; ``str()`` gives the lines ``olkit run`` prints."""
+
+    run_dir: Path
+    profile: str
+    online: tuple[OnlineFigures, ...] = ()
+    prune: tuple[PruneFigures, ...] = ()
+    notebook_seconds: dict[str, float] = field(default_factory=dict)
+    notebook_status: dict[str, str] = field(default_factory=dict)
+    report: Path | None = None
+
+    def lines(self) -> list[str]:
+        total = sum(self.notebook_seconds.values())
+        out = [
+            f"olkit run {self.profile}: {self.run_dir} ({len(self.notebook_seconds)} notebooks, {total:.0f} s)"
+        ]
+        for fig in self.online:
+            out += fig.lines()
+        for pfig in self.prune:
+            out += pfig.lines()
+        if not self.online and not self.prune:
+            out.append("  no online-learning or pruning figures in metrics.json yet")
+        failed = [k for k, v in self.notebook_status.items() if v != "completed"]
+        if failed:
+            out.append(f"  not completed: {', '.join(failed)}")
+        if self.report is not None:
+            out.append(f"report: {self.report}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def to_html(self) -> str:
+        """The summary as an HTML block (the report's first section)."""
+        esc = html.escape
+
+        def f(v: float | None, fmt: str = "{:.3f}") -> str:
+            return "n/a" if v is None else fmt.format(v)
+
+        parts = [
+            "<style>.olkit-summary table{border-collapse:collapse;margin:0.4em 0 0.8em}"
+            ".olkit-summary th,.olkit-summary td{padding:3px 10px;text-align:right}"
+            ".olkit-summary th:first-child,.olkit-summary td:first-child{text-align:left}"
+            ".olkit-summary{border-left:4px solid #2b7bba;padding-left:1em;margin-bottom:2em}</style>",
+            '<div class="olkit-summary">',
+            f"<h1>olkit run <code>{esc(self.profile)}</code></h1>",
+            f"<p>Run folder <code>{esc(str(self.run_dir))}</code>; written "
+            f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
+        ]
+        if self.online:
+            parts.append("<h2>Online learning with an expert in the loop</h2>")
+            parts.append(
+                "<table><thead><tr><th>data</th><th>train / holdout / test</th><th>holdout before</th>"
+                "<th>holdout after</th><th>labels used</th><th>random, same labels</th><th>ceiling</th>"
+                "<th>gap recovered</th></tr></thead><tbody>"
+            )
+            for o in self.online:
+                sizes = " / ".join(
+                    str(v) if v is not None else "?" for v in (o.train_size, o.holdout_size, o.test_size)
+                )
+                used = "n/a" if o.labels_used is None else str(o.labels_used)
+                if o.labels_used is not None and o.test_size:
+                    used += f" ({o.labels_used / o.test_size:.0%})"
+                parts.append(
+                    f"<tr><td>{esc(o.title)}</td><td>{sizes}</td><td>{f(o.before)}</td>"
+                    f"<td><b>{f(o.after)}</b></td><td>{used}</td><td>{f(o.random_after)}</td>"
+                    f"<td>{f(o.ceiling)}</td><td>{f(o.gap_recovered, '{:.0%}')}</td></tr>"
+                )
+            parts.append("</tbody></table>")
+            parts.append(
+                "<p>Accuracy on the holdout half of the new patterns, before and after one round in which the "
+                "expert labelled the most uncertain test images. <i>Random</i> labels the same number of test "
+                "images picked at random; the <i>ceiling</i> retrains with every test label.</p>"
+            )
+        if self.prune:
+            parts.append("<h2>Mask-guided (Finicky) filter pruning</h2>")
+            parts.append(
+                "<table><thead><tr><th>backbone</th><th>chosen</th><th>speed-up, batch 32</th>"
+                "<th>accuracy full</th><th>accuracy chosen</th><th>parameters kept</th>"
+                "<th>same size: mask / L1 / random</th></tr></thead><tbody>"
+            )
+            for p in self.prune:
+                parts.append(
+                    f"<tr><td>{esc(p.title)}</td><td>{esc(p.chosen_name or 'n/a')} {esc(p.rule)}</td>"
+                    f"<td><b>{f(p.speedup_b32, '{:.1f}×')}</b></td><td>{f(p.full_acc)}</td>"
+                    f"<td><b>{f(p.chosen_acc)}</b></td><td>{f(p.params_share, '{:.1%}')}</td>"
+                    f"<td>{esc(p.same_size_text()) if len(p.same_size) > 1 else 'n/a'}</td></tr>"
+                )
+            parts.append("</tbody></table>")
+            parts.append(
+                "<p>The chosen model against the full one, timed at batch 32 (median after warm-up), and the "
+                "accuracy of mask-guided, L1-norm and random pruning at the chosen model's size: where the mask "
+                "column leads, the defect masks picked better filters.</p>"
+            )
+        if self.notebook_seconds:
+            parts.append(
+                "<h2>Notebooks</h2><table><thead><tr><th>notebook</th><th>status</th><th>seconds</th></tr>"
+            )
+            parts.append("</thead><tbody>")
+            for name, secs in self.notebook_seconds.items():
+                status = self.notebook_status.get(name, "")
+                parts.append(
+                    f'<tr><td><a href="#{esc(name)}">{esc(name)}</a></td><td>{esc(status)}</td><td>{secs:.1f}</td></tr>'
+                )
+            parts.append("</tbody></table>")
+        parts.append(
+            "<p><small>Real-data figures use patches derived from BSData (Schlagenhauf, Landwehr et al., "
+            "Data in Brief 39 (2021) 107643, doi 10.1016/j.dib.2021.107643), licensed CC BY-SA 4.0.</small></p>"
+        )
+        parts.append("</div>")
+        return "\n".join(parts)
+
+
+def summarize(run: RunFolder | PathLike) -> RunSummary:
+    """Read a run folder's ``metrics.json`` and ``run.json`` into a :class:`RunSummary`."""
+    run = _as_run(run)
+    metrics = run.read_metrics()
+    state_path = run.root / "run.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
+    nbs = state.get("notebooks", {})
+    online = tuple(
+        OnlineFigures.from_metrics(title, metrics[key])
+        for key, title in (("online", "synthetic BSD patches"), ("online_real", "real BSData patches"))
+        if isinstance(metrics.get(key), dict) and "holdout_acc_before" in metrics[key]
+    )
+    prune = tuple(
+        PruneFigures.from_metrics(str(metrics[key].get("backbone", title)), metrics[key])
+        for key, title in (("prune", "crack family"), ("prune_real", "BSData pitting"))
+        if isinstance(metrics.get(key), dict) and "chosen" in metrics[key]
+    )
+    report = run.root / "report.html"
+    return RunSummary(
+        run_dir=run.root,
+        profile=str(state.get("profile", metrics.get("pipeline", {}).get("profile", run.root.name))),
+        online=online,
+        prune=prune,
+        notebook_seconds={k: float(v.get("seconds", 0.0)) for k, v in sorted(nbs.items())},
+        notebook_status={k: str(v.get("status", "")) for k, v in sorted(nbs.items())},
+        report=report if report.is_file() else None,
+    )
+
+
+def _clean_cell(cell: Any) -> Any | None:
+    """A copy of ``cell`` fit for the report, or None to drop it (parameter cells, noise-only outputs)."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if tags & _HIDDEN_TAGS:
+        return None
+    cell = copy.deepcopy(cell)
+    if cell.get("cell_type") != "code":
+        return cell
+    kept = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            continue  # progress bars and library warnings
+        data = out.get("data")
+        if data is not None and _WIDGET_MIME in data:
+            data = {k: v for k, v in data.items() if k != _WIDGET_MIME}
+            if set(data) <= {"text/plain"}:
+                continue  # a widget has nothing to show in a static page
+            out["data"] = data
+        kept.append(out)
+    cell["outputs"] = kept
+    if not kept:
+        return None
+    return cell
+
+
+def build_report_notebook(run: RunFolder | PathLike, *, summary: RunSummary | None = None) -> Any:
+    """One notebook made of the summary and every executed notebook of the run, in order."""
+    import nbformat
+
+    run = _as_run(run)
+    summary = summary or summarize(run)
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    head = nbformat.v4.new_code_cell(source="")
+    head.outputs = [nbformat.v4.new_output("display_data", data={"text/html": summary.to_html()})]
+    book.cells.append(head)
+    for path in sorted(run.root.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        status = summary.notebook_status.get(path.stem, "")
+        anchor = nbformat.v4.new_markdown_cell(
+            f'<a id="{path.stem}"></a>\n\n---\n\n*Notebook `{path.name}`*'
+            + ("" if status in ("", "completed") else f" — **{status}**: read its last cells for the error")
+        )
+        book.cells.append(anchor)
+        for cell in nb.cells:
+            kept = _clean_cell(cell)
+            if kept is not None:
+                book.cells.append(kept)
+    return book
+
+
+def write_report(run: RunFolder | PathLike, *, out: PathLike | None = None) -> Path:
+    """Render the run's report as one self-contained HTML file (code hidden) and return its path.
+
+    Parameters
+    ----------
+    run : RunFolder or path
+        The run folder (executed notebooks ``NN_*.ipynb``, ``metrics.json``, ``run.json``).
+    out : path, optional
+        Where to write; default ``<run>/report.html``.
+    """
+    from nbconvert import HTMLExporter
+
+    run = _as_run(run)
+    target = Path(out) if out is not None else run.root / "report.html"
+    summary = summarize(run)
+    summary = RunSummary(**{**summary.__dict__, "report": target})
+    book = build_report_notebook(run, summary=summary)
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(book)
+    body = body.replace(
+        "<title>Notebook</title>", f"<title>olkit run {html.escape(summary.profile)}</title>", 1
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+# --------------------------------------------------------------------------------------------------- figures
+# The notebooks' figures that no single module owns; each returns the matplotlib Figure (closed in pyplot: show it
+# with ``display(fig)``) and saves it when asked.
+
+
+def _save(fig: Any, path: PathLike | None) -> Any:
+    """Save ``fig`` when asked and detach it from pyplot, so it shows exactly once, where ``display(fig)`` puts it
+    (whatever backend is active: some libraries switch a kernel to Agg)."""
+    import matplotlib.pyplot as plt
+
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return fig
+
+
+def plot_uncertainty(
+    predictions: Any,
+    *,
+    threshold: float = 0.05,
+    selected: Any = None,
+    bins: int = 40,
+    path: PathLike | None = None,
+) -> Any:
+    """Histogram of the test images' probability of the first class, with the original's band shaded.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        :meth:`olkit.online.OnlineSession.predictions` rows (``p_<class>`` columns, ``label``, ``sha256``).
+    threshold : float
+        The band ``t < p(class 0) < 1 - t`` (0.01 in the original code, 0.05 in its README).
+    selected : iterable of sha256, optional
+        Images picked for the expert: drawn as ticks under the histogram.
+    path : path, optional
+        Save the figure here too.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = [c for c in predictions.columns if str(c).startswith("p_")]
+    first = cols[0]
+    p = predictions[first].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    labels = predictions["label"].astype(str) if "label" in predictions else None
+    edges = np.linspace(0, 1, bins + 1).tolist()
+    if labels is not None and (labels != "").any():
+        for cls in sorted(set(labels) - {""}):
+            ax.hist(p[labels.to_numpy() == cls], bins=edges, alpha=0.6, label=f"true class {cls}")
+    else:
+        ax.hist(p, bins=edges, alpha=0.7, label="test images")
+    ax.axvspan(threshold, 1 - threshold, color="orange", alpha=0.12, label=f"band t={threshold:g}")
+    if selected is not None:
+        chosen = predictions["sha256"].isin(set(selected)).to_numpy()
+        ax.plot(
+            p[chosen], np.zeros(chosen.sum()), "|", color="black", ms=14, label=f"selected ({chosen.sum()})"
+        )
+    ax.set_xlabel(f"{first} (model's probability of class {first[2:]})")
+    ax.set_ylabel("test images")
+    ax.set_yscale("symlog")
+    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title("How sure the classifier is on the new patterns")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_embedding_map(
+    embeddings: Any,
+    *,
+    colour_by: dict[str, Any],
+    method: str = "pca",
+    seed: int = 0,
+    path: PathLike | None = None,
+) -> Any:
+    """A 2-D map of embeddings, one panel per colouring (e.g. ``{"class": labels, "set": splits}``).
+
+    ``method`` is ``"pca"`` (fast, linear) or ``"tsne"`` (scikit-learn's t-SNE: local neighbourhoods, slower).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(np.asarray(embeddings, dtype=np.float32))
+    if method == "tsne":
+        xy = TSNE(
+            n_components=2, random_state=seed, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))
+        ).fit_transform(x)
+    elif method == "pca":
+        xy = PCA(n_components=2, random_state=seed).fit_transform(x)
+    else:
+        raise ValueError(f"method={method!r}: use 'pca' or 'tsne'")
+    fig, axes = plt.subplots(1, len(colour_by), figsize=(5.2 * len(colour_by), 4.4), squeeze=False)
+    for ax, (title, values) in zip(axes[0], colour_by.items()):
+        values = np.asarray(values).astype(str)
+        for v in sorted(set(values)):
+            keep = values == v
+            ax.scatter(xy[keep, 0], xy[keep, 1], s=8, alpha=0.6, label=f"{v} ({keep.sum()})")
+        ax.set_title(f"coloured by {title}")
+        ax.legend(fontsize=8, markerscale=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Embeddings, {method.upper()} to 2-D")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) -> Any:
+    """Bars of one round's holdout accuracy: before, after, random with the same labels, ceiling."""
+    import matplotlib.pyplot as plt
+
+    names = ["before", "after", "random\n(same labels)", "ceiling\n(all test labels)"]
+    metrics = [result.before, result.after, result.random, result.ceiling]
+    values = [m.accuracy if m is not None else float("nan") for m in metrics]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bars = ax.bar(names, values, color=["#999999", "#2b7bba", "#e3a33b", "#5aa469"])
+    for bar, v in zip(bars, values):
+        ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+    low = min(v for v in values if v == v)
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_ylabel("holdout accuracy")
+    ax.set_title(title or f"Round {result.round}: {result.labels_used} labels, mode {result.mode}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def online_figures(session: Any, result: Any) -> dict[str, Any]:
+    """One round's figures under the keys of ``../shared/BENCH.md`` (``online`` section)."""
+    sizes = {f"{s}_size": len(session.predictions(s)) for s in ("train", "holdout", "test")}
+    return {
+        **sizes,
+        "holdout_acc_before": result.before.accuracy,
+        "holdout_acc_after": result.after.accuracy,
+        "labels_used": int(result.labels_used),
+        "random_acc_after": None if result.random is None else result.random.accuracy,
+        "ceiling_acc": None if result.ceiling is None else result.ceiling.accuracy,
+        "round_seconds": result.seconds,
+        "balanced_acc_before": result.before.balanced_accuracy,
+        "balanced_acc_after": result.after.balanced_accuracy,
+        "train_acc_before": result.train_acc_before,
+        "train_acc_after": result.train_acc_after,
+        "mode": result.mode,
+        "round": result.round,
+    }
+
+
+def prune_figures(table: Any, chosen: Any, *, backbone: str = "", rule: str = "") -> dict[str, Any]:
+    """The chosen pruned model against the full one, under the keys of ``../shared/BENCH.md`` (``prune``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`olkit.prune.evaluate_candidates` output (``method``, ``leave_factor``, ``depth``, ``acc``,
+        ``ms_b1``, ``ms_b32``, ``params``, ``gflop``); one row has ``method == "full"``.
+    chosen : pandas.Series
+        The chosen row.
+    backbone, rule : str
+        Written beside the figures (what was pruned, which decision rule chose).
+    """
+    import math
+
+    def pick(row: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("acc", "f1", "auc", "ms_b1", "ms_b32", "params", "gflop"):
+            if (
+                key in row
+                and row[key] is not None
+                and not (isinstance(row[key], float) and math.isnan(row[key]))
+            ):
+                out[key] = int(row[key]) if key == "params" else float(row[key])
+        return out
+
+    full = table[table["method"] == "full"].iloc[0]
+    f, c = pick(full), pick(chosen)
+
+    def same(a: Any, b: Any) -> bool:
+        a_none = a is None or (isinstance(a, float) and math.isnan(a))
+        b_none = b is None or (isinstance(b, float) and math.isnan(b))
+        return (a_none and b_none) or (not a_none and not b_none and float(a) == float(b))
+
+    peers = table[
+        [
+            same(lf, chosen["leave_factor"]) and same(d, chosen.get("depth"))
+            for lf, d in zip(table["leave_factor"], table.get("depth", [None] * len(table)))
+        ]
+    ]
+    same_size = {"mask": c.get("acc")}
+    for _, row in peers.iterrows():
+        method = str(row["method"])
+        if method in ("l1", "random"):
+            same_size[method] = float(row["acc"])
+    return {
+        "backbone": backbone,
+        "rule": rule,
+        "chosen_name": "the full model (no pruned candidate qualified)"
+        if str(chosen["method"]) == "full"
+        else f"{chosen['method']} f={float(chosen['leave_factor']):g}"
+        + ("" if same(chosen.get("depth"), None) else f" depth {int(chosen['depth'])}"),
+        "chosen_id": str(chosen["id"]),
+        "full": f,
+        "chosen": c,
+        "speedup_b32": f["ms_b32"] / c["ms_b32"] if c.get("ms_b32") else None,
+        "speedup_b1": f["ms_b1"] / c["ms_b1"] if c.get("ms_b1") else None,
+        "acc_delta": c["acc"] - f["acc"] if "acc" in c and "acc" in f else None,
+        "same_size_acc": same_size,
+        "candidates": len(table),
+    }

@@ -1,0 +1,117 @@
+"""Which images an expert should label: uncertainty selection over class probabilities.
+
+Strategies (``score`` is higher for more uncertain images; items are ranked by it, ties by position):
+
+``"band"`` (the original)
+    An image is *indifferent* when ``t < p(class 0) < 1 - t`` (two classes; ``t = 0.01`` in the original code,
+    ``0.05`` in its README). For more classes: top-class probability ``< 1 - t``, which is the same rule when
+    there are two. Only images inside the band are returned, ranked by least confidence.
+``"least_confidence"``
+    ``1 - max_k p_k``.
+``"margin"``
+    ``1 - (p_top1 - p_top2)`` (a small gap between the two best classes is uncertain).
+``"entropy"``
+    ``-sum_k p_k log p_k``, normalised by ``log n_classes`` to [0, 1].
+``"random"``
+    A seeded random order (the control); the score is the random key.
+
+Every strategy takes an optional ``budget`` (the number of items to return at most).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from olkit.types import FloatArray
+
+Strategy = Literal["band", "least_confidence", "margin", "entropy", "random"]
+STRATEGIES: tuple[str, ...] = ("band", "least_confidence", "margin", "entropy", "random")
+
+__all__ = ["STRATEGIES", "Selection", "Strategy", "in_band", "select", "uncertainty"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Positions into the probability rows, most uncertain first, and their scores."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    strategy: str
+    threshold: float
+    budget: int | None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _check(proba: FloatArray) -> np.ndarray:
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"expected probabilities of shape (n, n_classes >= 2), got {p.shape}")
+    return p
+
+
+def in_band(proba: FloatArray, *, threshold: float = 0.05) -> np.ndarray:
+    """The original's band as a boolean mask: ``t < p(class 0) < 1 - t`` for two classes, top probability below
+    ``1 - t`` for more (identical when there are two, up to ties at the edges)."""
+    p = _check(proba)
+    if not 0.0 <= threshold < 0.5:
+        raise ValueError(f"threshold must lie in [0, 0.5), got {threshold}")
+    if p.shape[1] == 2:
+        return (p[:, 0] > threshold) & (p[:, 0] < 1.0 - threshold)
+    return p.max(axis=1) < 1.0 - threshold
+
+
+def uncertainty(
+    proba: FloatArray, strategy: Strategy = "least_confidence", *, seed: int | None = None
+) -> np.ndarray:
+    """Per-row uncertainty score of ``strategy`` (higher = more uncertain)."""
+    p = _check(proba)
+    if strategy in ("band", "least_confidence"):
+        return 1.0 - p.max(axis=1)
+    if strategy == "margin":
+        top2 = np.sort(p, axis=1)[:, -2:]
+        return 1.0 - (top2[:, 1] - top2[:, 0])
+    if strategy == "entropy":
+        q = np.clip(p, 1e-12, 1.0)
+        return -(q * np.log(q)).sum(axis=1) / np.log(p.shape[1])
+    if strategy == "random":
+        return np.random.default_rng(seed).random(len(p))
+    raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+
+
+def select(
+    proba: FloatArray,
+    *,
+    strategy: Strategy = "band",
+    threshold: float = 0.05,
+    budget: int | None = None,
+    seed: int | None = None,
+) -> Selection:
+    """Rank rows of ``proba`` for labelling.
+
+    Parameters
+    ----------
+    proba
+        ``(n, n_classes)`` class probabilities, columns in the classifier's class order (class 0 first).
+    strategy
+        See the module docstring.
+    threshold
+        The band's ``t`` (only ``"band"`` uses it).
+    budget
+        Return at most this many (all candidates when ``None``).
+    seed
+        Seeds ``"random"``.
+    """
+    if budget is not None and budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    p = _check(proba)
+    scores = uncertainty(p, strategy, seed=seed)
+    candidates = np.flatnonzero(in_band(p, threshold=threshold)) if strategy == "band" else np.arange(len(p))
+    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    if budget is not None:
+        order = order[:budget]
+    return Selection(order, scores[order], strategy, float(threshold), budget)

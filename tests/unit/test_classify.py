@@ -1,0 +1,113 @@
+"""The classifier pipeline, its metrics, skops persistence with the trust check, the original's warm start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from olkit.classify import (
+    Metrics,
+    continue_fit,
+    evaluate,
+    fit_classifier,
+    load_classifier,
+    make_classifier,
+    save_classifier,
+)
+from olkit.errors import ModelMismatchError, UntrustedFileError
+
+
+def blobs(n: int, centers: list[float], seed: int = 0, dim: int = 8) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for k, c in enumerate(centers):
+        xs.append(rng.normal(c, 1.0, (n, dim)))
+        ys += [str(k)] * n
+    return np.concatenate(xs).astype(np.float32), ys
+
+
+def test_pipeline_is_the_originals() -> None:
+    pipe = make_classifier()
+    assert isinstance(pipe.named_steps["scaler"], StandardScaler)
+    mlp = pipe.named_steps["mlp"]
+    assert mlp.hidden_layer_sizes == (64, 32) and mlp.solver == "adam" and mlp.batch_size == 32
+
+
+def test_fit_separates_blobs_and_metrics_are_right() -> None:
+    x, y = blobs(40, [-3.0, 3.0])
+    clf = fit_classifier(make_classifier(seed=0), x, y)
+    xt, yt = blobs(30, [-3.0, 3.0], seed=1)
+    m = evaluate(yt, clf.predict_proba(xt), clf.classes_)
+    assert m.accuracy > 0.97 and m.balanced_accuracy > 0.97 and m.roc_auc is not None and m.roc_auc > 0.99
+    assert "weighted avg" in m.report and "1.0000" in m.report  # four-digit report as the original printed
+    # hand-checked numbers on a tiny table
+    p = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
+    m = evaluate(["0", "0", "1", "1"], p, ["0", "1"])
+    assert m.accuracy == 0.5 and m.confusion == ((1, 1), (1, 1))
+    assert m.brier == pytest.approx(np.mean([0.1**2, 0.6**2, 0.7**2, 0.2**2]))
+    assert m.roc_auc == pytest.approx(0.75)  # 3 of 4 positive-negative pairs ordered
+    assert Metrics.from_dict(m.to_dict()) == m
+
+
+def test_three_classes_from_the_start() -> None:
+    x, y = blobs(30, [-4.0, 0.0, 4.0])
+    clf = fit_classifier(make_classifier(seed=0), x, y)
+    assert list(clf.classes_) == ["0", "1", "2"]
+    m = evaluate(y, clf.predict_proba(x), clf.classes_)
+    assert m.accuracy > 0.9 and m.roc_auc is not None and len(m.confusion) == 3
+    assert 0 <= m.brier <= 2
+
+
+def test_sample_weight_pulls_the_boundary() -> None:
+    x, y = blobs(60, [-0.5, 0.5], seed=3, dim=1)  # overlapping: the weighting decides the boundary
+    w = np.where(np.asarray(y) == "1", 20.0, 1.0)
+    plain = fit_classifier(make_classifier(seed=0), x, y)
+    weighted = fit_classifier(make_classifier(seed=0), x, y, sample_weight=w)
+    assert (weighted.predict(x) == "1").sum() > (plain.predict(x) == "1").sum()
+
+
+def test_save_load_roundtrip(tmp_path) -> None:
+    x, y = blobs(20, [-2.0, 2.0])
+    clf = fit_classifier(make_classifier(seed=0), x, y)
+    path = save_classifier(clf, tmp_path / "clf.skops")
+    back = load_classifier(path)
+    assert np.allclose(back.predict_proba(x), clf.predict_proba(x))
+
+
+def _outside(x: np.ndarray) -> np.ndarray:  # a function skops will not trust
+    return x
+
+
+def test_untrusted_file_is_refused(tmp_path) -> None:
+    x, y = blobs(20, [-2.0, 2.0])
+    bad = Pipeline([("f", FunctionTransformer(_outside)), ("mlp", make_classifier().named_steps["mlp"])])
+    bad.fit(x, y)
+    path = tmp_path / "bad.skops"
+    sio.dump(bad, path)
+    with pytest.raises(UntrustedFileError, match=r"bad\.skops.*_outside"):
+        load_classifier(path)
+
+
+def test_original_warm_start_is_reproduced_and_its_fix_forgets() -> None:
+    x, y = blobs(60, [-1.5, 1.5], seed=4)
+    base = fit_classifier(make_classifier(seed=0), x, y)
+    assert np.mean(base.predict(x) == np.asarray(y)) > 0.95
+    # a new pattern: images that look like the old class 0 but are pitted, and the reverse
+    xn, yn = blobs(10, [-1.5, 1.5], seed=5)
+    flipped = ["1" if v == "0" else "0" for v in yn]
+    # faithful: scikit-learn keeps the first fit's stopping state, so the warm start runs one epoch only
+    warm = continue_fit(base, xn, flipped)
+    assert len(warm.named_steps["mlp"].loss_curve_) == len(base.named_steps["mlp"].loss_curve_) + 1
+    assert not np.allclose(warm.predict_proba(xn), base.predict_proba(xn))
+    assert np.allclose(base.predict_proba(x), fit_classifier(make_classifier(seed=0), x, y).predict_proba(x))
+    # with the stopping state reset, training on the relabeled only forgets the old data
+    reset = continue_fit(base, xn, flipped, faithful=False)
+    assert np.mean(reset.predict(xn) == np.asarray(flipped)) > 0.9
+    assert np.mean(reset.predict(x) == np.asarray(y)) < 0.2
+    ones = continue_fit(base, xn[:5], ["1"] * 5, faithful=False)  # one class only (partial_fit path)
+    assert list(ones.classes_) == ["0", "1"] and np.mean(ones.predict(x) == "1") > 0.5
+    with pytest.raises(ModelMismatchError, match="refit"):
+        continue_fit(base, xn[:2], ["7", "1"])
