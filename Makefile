@@ -45,6 +45,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check olkit tests benchmarks
 	$(BIN)/ruff format --check olkit tests benchmarks
+	$(BIN)/mypy olkit
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q

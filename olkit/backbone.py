@@ -687,13 +687,12 @@ def _dataset(
 
 
 def _plot_curves(history: dict[str, dict[str, list[float]]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure draws to a file without pyplot, so the notebook's own backend is never switched.
+    from matplotlib.figure import Figure
 
     stages = list(history)
-    fig, axes = plt.subplots(1, max(len(stages), 1), figsize=(5.5 * max(len(stages), 1), 3.6), squeeze=False)
+    fig = Figure(figsize=(5.5 * max(len(stages), 1), 3.6))
+    axes = fig.subplots(1, max(len(stages), 1), squeeze=False)
     for ax, stage in zip(axes[0], stages):
         h = history[stage]
         epochs = np.arange(1, len(h.get("loss", [])) + 1)
@@ -715,7 +714,6 @@ def _plot_curves(history: dict[str, dict[str, list[float]]], path: Path, title: 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def train_backbone(

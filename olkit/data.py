@@ -743,9 +743,9 @@ def make_online_splits(
     """The original's online-learning protocol as a seeded split column.
 
     A trainset of ``train_nr`` images is drawn from ``data_train`` (``split="train"``, stratified by label so the
-    class shares of ``data_train`` are kept); ``data_new`` is divided into ``"holdout"`` (the pool the expert
-    labels from) and ``"test"`` (``holdout_fraction`` = 0.5 gives the original's 180/180 of 360), stratified by
-    label. The original shuffles each class folder without a seed and, by an off-by-one, gives its second half
+    class shares of ``data_train`` are kept); ``data_new`` is divided into ``"holdout"`` (only ever measured:
+    the accuracy before and after a round) and ``"test"`` (the pool the expert labels from; ``holdout_fraction`` =
+    0.5 gives the original's 180/180 of 360), stratified by label. The original shuffles each class folder without a seed and, by an off-by-one, gives its second half
     one extra file; here the halves are exact and the same ``seed`` always gives the same split.
 
     Parameters

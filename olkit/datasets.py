@@ -322,10 +322,8 @@ def contact_sheet(
     pathlib.Path
         The written PNG.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure draws to a file without pyplot, so the notebook's own backend is never switched.
+    from matplotlib.figure import Figure
 
     rng = np.random.default_rng(seed)
     rows: list[tuple[str, list[str]]] = []
@@ -356,7 +354,8 @@ def contact_sheet(
         )
 
     tile = 150
-    fig, axes = plt.subplots(len(rows), 1, figsize=(per_row * 1.5, len(rows) * 1.75), squeeze=False)
+    fig = Figure(figsize=(per_row * 1.5, len(rows) * 1.75))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (title, paths) in zip(axes[:, 0], rows):
         images, _, _ = load_images(paths, size=(tile, tile), progress=False)
         strip = np.full((tile, per_row * (tile + 4), 3), 255, np.uint8)
@@ -369,7 +368,6 @@ def contact_sheet(
     out = Path(path) if path is not None else Path(root) / "contact_sheet.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out
 
 

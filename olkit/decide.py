@@ -173,10 +173,6 @@ def pareto_plot(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     _check(table, time_col, acc_col)

@@ -101,7 +101,7 @@ def _colour_lut(rng: Rng) -> np.ndarray:
     tan = rng.random() < 0.75  # most BSData photographs are warm; some are grey steel
     warmth = rng.uniform(0.55, 1.0) if tan else rng.uniform(0.0, 0.25)
     grey = np.array([[18, 18, 20], [88, 88, 90], [160, 160, 160], [236, 236, 234]], np.float32)
-    warm = np.array([[26, 19, 8], [95, 78, 42], [172, 150, 100], [242, 230, 190]], np.float32)
+    warm = np.array([[22, 17, 10], [92, 78, 52], [170, 152, 118], [240, 230, 205]], np.float32)
     anchors = grey + warmth * (warm - grey)
     anchors *= rng.uniform(0.9, 1.08)
     anchors += rng.normal(0.0, 2.0, size=3).astype(np.float32)  # a little per-image white balance
@@ -166,17 +166,15 @@ def _spindle_intensity(rng: Rng, size: int) -> tuple[np.ndarray, float]:
     period = rng.uniform(70.0, 190.0) * scale
     phase = rng.uniform(0.0, 2 * math.pi)
     profile = 0.56 + rng.uniform(0.06, 0.2) * np.sin(2 * math.pi * v / period + phase)
-    # the thread root: a dark band with a flat floor and steep flanks; beside it the lit flank (highlight)
-    root_half = rng.uniform(3.0, 22.0) * scale
-    root_edge = rng.uniform(1.0, 6.0) * scale
-    root_d = rng.uniform(0.15, 0.6)
+    root_w = rng.uniform(3.0, 13.0) * scale  # the thread root: a dark band; beside it the lit flank
+    root_d = rng.uniform(0.12, 0.42)
     hi_w = rng.uniform(4.0, 16.0) * scale
-    hi_h = rng.uniform(0.04, 0.45)
+    hi_h = rng.uniform(0.04, 0.3)
     hi_off = rng.uniform(0.2, 0.45) * period
     first = rng.uniform(-period, 0.0)
     for k in range(int(canvas / period) + 3):
         centre = first + k * period
-        profile -= root_d * np.clip((root_half - np.abs(v - centre)) / root_edge, 0.0, 1.0)
+        profile -= root_d * np.exp(-0.5 * ((v - centre) / root_w) ** 2)
         profile += hi_h * np.exp(-0.5 * ((v - centre - hi_off) / hi_w) ** 2)
     knots = np.linspace(0, canvas, 9, dtype=np.float32)
     profile += np.interp(v, knots, rng.normal(0.0, 0.05, knots.size)).astype(np.float32)
@@ -185,9 +183,9 @@ def _spindle_intensity(rng: Rng, size: int) -> tuple[np.ndarray, float]:
 
     streak_len = rng.uniform(12.0, 45.0) * scale
     streaks = _smooth_noise(rng, (canvas, canvas), (canvas // 3, max(3, int(canvas / streak_len))))
-    intensity = profile[:, None] + rng.uniform(0.03, 0.1) * (streaks - 0.5)
+    intensity = profile[:, None] + rng.uniform(0.02, 0.07) * (streaks - 0.5)
 
-    angle = float(np.clip(rng.normal(8.0, 8.0), -12.0, 25.0))  # the photographs' bands mostly rise to the right
+    angle = float(np.clip(rng.normal(0.0, 6.0), -16.0, 16.0))
     m = _rotation(angle, canvas, size)
     intensity = cv2.warpAffine(
         intensity, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
@@ -211,7 +209,7 @@ def _smudges(rng: Rng, intensity: np.ndarray, angle: float) -> None:
         centre = (float(rng.uniform(0, size)), float(rng.uniform(0, size)))
         axes = (float(rng.uniform(8, 40) * size / 150), float(rng.uniform(1.0, 4.0) * size / 150))
         cv2.ellipse(layer, (centre, (2 * axes[0], 2 * axes[1]), -angle), float(rng.uniform(0.4, 1.0)), -1)
-    intensity -= rng.uniform(0.04, 0.25) * _blur(layer, rng.uniform(1.5, 3.0) * size / 150)
+    intensity -= rng.uniform(0.04, 0.16) * _blur(layer, rng.uniform(1.5, 3.0) * size / 150)
 
 
 def _pits(rng: Rng, intensity: np.ndarray, angle: float) -> np.ndarray:
@@ -364,7 +362,7 @@ def render_bsd_patch(
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     intensity, angle = _spindle_intensity(rng, size)
-    if rng.random() < 0.6:
+    if rng.random() < 0.45:
         _smudges(rng, intensity, angle)
     mask = _pits(rng, intensity, angle) if pitting else np.zeros((size, size), np.uint8)
     rgb = _apply_lut(intensity, _colour_lut(rng))
