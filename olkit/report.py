@@ -71,6 +71,14 @@ class OnlineFigures:
         # only meaningful when labelling everything would help: with no gap (or a negative one) there is none
         return None if gap < 1e-9 else (float(self.after) - float(self.before)) / gap  # type: ignore[arg-type]
 
+    @property
+    def gap_text(self) -> str:
+        """:attr:`gap_recovered` as a percentage, flagged where the round beat the ceiling (a noisy control)."""
+        gap = self.gap_recovered
+        if gap is None:
+            return "n/a"
+        return f"{gap:.0%}" + (" (above the ceiling)" if gap > 1 else "")
+
     @classmethod
     def from_metrics(cls, title: str, m: dict[str, Any]) -> OnlineFigures:
         def _int(key: str) -> int | None:
@@ -107,7 +115,7 @@ class OnlineFigures:
             f"{self.title} (train/holdout/test {sizes}):",
             f"  holdout accuracy {f(self.before)} -> {f(self.after)} with {self.labels_used} labels{share}",
             f"  random, same labels: {f(self.random_after)}; ceiling, all test labels: {f(self.ceiling)}"
-            + (f"; gap to ceiling recovered: {gap:.0%}" if gap is not None else ""),
+            + (f"; gap to ceiling recovered: {self.gap_text}" if gap is not None else ""),
         ]
 
 
@@ -244,7 +252,7 @@ class RunSummary:
                 parts.append(
                     f"<tr><td>{esc(o.title)}</td><td>{sizes}</td><td>{f(o.before)}</td>"
                     f"<td><b>{f(o.after)}</b></td><td>{used}</td><td>{f(o.random_after)}</td>"
-                    f"<td>{f(o.ceiling)}</td><td>{f(o.gap_recovered, '{:.0%}')}</td></tr>"
+                    f"<td>{f(o.ceiling)}</td><td>{esc(o.gap_text)}</td></tr>"
                 )
             parts.append("</tbody></table>")
             parts.append(
