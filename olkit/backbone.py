@@ -716,6 +716,17 @@ def _plot_curves(history: dict[str, dict[str, list[float]]], path: Path, title: 
     fig.savefig(path, dpi=110)
 
 
+def seed_training(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and switch TensorFlow to deterministic ops, so that training the same
+    model on the same images gives the same weights in every process (multi-threaded CPU kernels otherwise sum
+    in a varying order, and two runs of one notebook would disagree). Process-wide, as TensorFlow's switch is."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def train_backbone(
     backbone: Backbone,
     images: Sequence[PathLike | ImageArray],
@@ -760,7 +771,7 @@ def train_backbone(
         )
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    keras.utils.set_random_seed(cfg.seed)
+    seed_training(cfg.seed)
     t0 = time.perf_counter()
     x = backbone.prepare(images)
     y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
@@ -868,7 +879,7 @@ def finetune_backbone(
     import keras
 
     classes = list(backbone.classes)
-    keras.utils.set_random_seed(seed)
+    seed_training(seed)
     x = backbone.prepare(images)
     y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
     binary = len(classes) == 2

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from olkit.backbone import seed_training
 from olkit.errors import DataNotFoundError
 from olkit.types import PathLike
 
@@ -191,7 +192,7 @@ def train_from_scratch(
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    seed_training(seed)
     y_raw = np.asarray(labels)
     classes = sorted(set(y_raw.tolist()))
     y = np.array([classes.index(v) for v in y_raw], dtype=np.int64)
@@ -428,9 +429,8 @@ def pretrain_vgg_like(
 
     Returns the recipe and training history that the sidecar JSON holds.
     """
-    import keras
 
-    keras.utils.set_random_seed(seed)
+    seed_training(seed)
     images, labels = surface_set(n_per_class=n_per_class, size=size, seed=seed, extras=extras)
     model = build_vgg_like(size=size, width=width, weights=None)
     history = train_from_scratch(
