@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("online", "online_real", "embed", "relabel", "prune", "pipeline", "synth")
+SECTIONS = ("online", "online_real", "online_small", "embed", "relabel", "prune", "pipeline", "synth")
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
 
 

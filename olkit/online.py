@@ -67,7 +67,7 @@ from olkit.classify import (
 from olkit.embed import EmbeddingCache, embed_cached
 from olkit.errors import DataNotFoundError, ModelMismatchError
 from olkit.paths import RunFolder
-from olkit.select import Strategy, select
+from olkit.select import NEEDS_NOVELTY, Strategy, novelty, select
 from olkit.types import MANIFEST_COLUMNS, ClassName, PathLike, Sha256
 
 Mode = Literal["refit", "original"]
@@ -463,17 +463,41 @@ class OnlineSession:
         if skip:
             pred = pred[~pred["sha256"].isin(skip)].reset_index(drop=True)
         p = pred[[f"p_{c}" for c in self.classes]].to_numpy()
+        nov = self.novelty(pred["sha256"], labelled=skip) if strategy in NEEDS_NOVELTY else None
         sel = select(
             p,
             strategy=strategy,
             threshold=threshold,
             budget=budget,
             seed=self.seed + self.round if seed is None else seed,
+            novelty=nov,
         )
         out = pred.iloc[sel.indices].reset_index(drop=True)
         out["score"] = sel.scores
         out["rank"] = np.arange(1, len(out) + 1)
         return out
+
+    def _novelty_space(self, x: np.ndarray) -> np.ndarray:
+        """Embeddings as the classifier sees them (its fitted scaler), else standardised by the train split."""
+        scaler = getattr(self.classifier, "named_steps", {}).get("scaler")
+        if scaler is not None and hasattr(scaler, "transform"):
+            return np.asarray(scaler.transform(x))
+        mu, sd = self._emb["train"].mean(axis=0), self._emb["train"].std(axis=0) + 1e-8
+        return (x - mu) / sd
+
+    def novelty(
+        self, sha256s: Iterable[Sha256], *, labelled: Iterable[Sha256] = (), k: int = 10
+    ) -> np.ndarray:
+        """Novelty (:func:`olkit.select.novelty`) of test images against the train split plus ``labelled`` test
+        images: how far each lies from the nearest ``k`` images the classifier has labels for."""
+        test = self._rows("test")
+        pos = {s: i for i, s in enumerate(test["sha256"])}
+        query = [pos[s] for s in sha256s]
+        done = [pos[s] for s in labelled if s in pos]
+        ref = (
+            self._emb["train"] if not done else np.concatenate([self._emb["train"], self._emb["test"][done]])
+        )
+        return novelty(self._novelty_space(self._emb["test"][query]), self._novelty_space(ref), k=k)
 
     def holdout_metrics(self) -> Metrics:
         """Metrics of the current classifier on the holdout half."""

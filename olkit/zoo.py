@@ -6,7 +6,7 @@ a 2x2 max pooling; with batch norm after each conv as VGG16-BN, switchable off) 
 by :func:`pretrain_vgg_like` on a multi-class surface set (:func:`surface_set`: procedural textures and every
 synthetic defect kind, plus the synthetic crack/BSD families and real BSData patches when they are on disk).
 Weights made by ``python -m olkit.zoo pretrain`` (seeded, documented in :func:`main`) are shipped in
-``olkit/weights/`` and loaded with ``build_vgg_like(weights="surface")``.
+``olkit/weights/`` for 64 px x width 16 and 128 px x width 32 and loaded with ``build_vgg_like(weights="surface")``.
 
 The original's second case, an AlexNet-like net trained from scratch on the target defect, is
 :func:`build_alexnet_like` + :func:`train_from_scratch`. Any user Keras model (e.g. ``keras.applications.VGG16``
@@ -38,8 +38,25 @@ VGG16_BLOCKS: tuple[int, ...] = (2, 2, 3, 3, 3)
 VGG16_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
 """VGG16's filters per block; the VGG-like net divides them by ``64 / width``."""
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SURFACE_WEIGHTS = WEIGHTS_DIR / "vgg_like_surface.weights.h5"
-"""The shipped VGG-like weights (see :func:`main` for the seeded command that makes them)."""
+
+
+def surface_weights_path(size: int = 64, width: int = 16) -> Path:
+    """Where the shipped surface-set weights for ``size`` x ``width`` live (``.weights.h5``; a ``.json`` beside)."""
+    return WEIGHTS_DIR / f"vgg_like_surface_{size}px_w{width}.weights.h5"
+
+
+def shipped_surface_weights() -> list[tuple[int, int]]:
+    """The ``(size, width)`` pairs with shipped weights."""
+    found = []
+    for meta_path in sorted(WEIGHTS_DIR.glob("vgg_like_surface_*.json")):
+        meta = json.loads(meta_path.read_text())
+        if surface_weights_path(meta["size"], meta["width"]).is_file():
+            found.append((int(meta["size"]), int(meta["width"])))
+    return found
+
+
+SURFACE_WEIGHTS = surface_weights_path(64, 16)
+"""The shipped VGG-like weights of the demo size (see :func:`main` for the seeded command that makes them)."""
 
 SURFACE_CLASSES: tuple[str, ...] = (
     "plain",
@@ -130,20 +147,15 @@ def _resolve_weights(weights: str | PathLike, *, size: int, width: int) -> Path:
         if not path.is_file():
             raise DataNotFoundError(f"weights file {path} not found")
         return path
-    meta_path = SURFACE_WEIGHTS.with_suffix("").with_suffix(".json")
-    if not SURFACE_WEIGHTS.is_file():
-        raise DataNotFoundError(
-            f"shipped weights {SURFACE_WEIGHTS} are missing; make them with "
-            "`python -m olkit.zoo pretrain` or pass weights=None"
+    path = surface_weights_path(size, width)
+    if not path.is_file():
+        shipped = ", ".join(f"size={s}, width={w}" for s, w in shipped_surface_weights()) or "none"
+        raise ValueError(
+            f"no shipped surface weights for size={size}, width={width} (shipped: {shipped}); "
+            f"pretrain your own with `python -m olkit.zoo pretrain --size {size} --width {width}` "
+            "or pass weights=None"
         )
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if (meta.get("size"), meta.get("width")) != (size, width):
-            raise ValueError(
-                f"the shipped weights are for size={meta.get('size')}, width={meta.get('width')}; "
-                f"pretrain your own for size={size}, width={width} with `python -m olkit.zoo pretrain`"
-            )
-    return SURFACE_WEIGHTS
+    return path
 
 
 def build_alexnet_like(*, size: int = 64, width: int = 32, name: str = "alexnet_like") -> Any:
@@ -415,7 +427,7 @@ def surface_set(
 
 
 def pretrain_vgg_like(
-    out: PathLike = SURFACE_WEIGHTS,
+    out: PathLike | None = None,
     *,
     size: int = 64,
     width: int = 16,
@@ -433,6 +445,7 @@ def pretrain_vgg_like(
     seed_training(seed)
     images, labels = surface_set(n_per_class=n_per_class, size=size, seed=seed, extras=extras)
     model = build_vgg_like(size=size, width=width, weights=None)
+    out = surface_weights_path(size, width) if out is None else out
     history = train_from_scratch(
         model, images, labels, epochs=epochs, batch_size=64, learning_rate=1e-3, seed=seed, verbose=verbose
     )
@@ -462,14 +475,21 @@ def pretrain_vgg_like(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m olkit.zoo pretrain [--out PATH] [--size 64] [--width 16] [--seed 0] ...``.
 
-    The shipped weights were made with the defaults: ``python -m olkit.zoo pretrain`` (seed 0, 4 epochs, 100
-    images per class, 2 CPU cores, a few minutes). Runs on CPU are seeded but TensorFlow's threaded kernels may
-    still differ in the last bits between machines.
+    Two sets of weights are shipped, each with its recipe in the ``.json`` beside it:
+
+    * ``python -m olkit.zoo pretrain`` (64 px, width 16, 100 images per class, 4 epochs, seed 0): the quick
+      backbone of the tiny profile and the tests, a few CPU minutes;
+    * ``python -m olkit.zoo pretrain --size 128 --width 32 --n-per-class 150 --epochs 4`` (3.7 M parameters,
+      14.9 MB): the backbone of the demo profile, notebook 3's default and ``make bench ONLY=prune``, about
+      30 minutes on 2 shared CPU cores. At 128 px the full net costs about 0.6 s per batch of 32, so pruning
+      has real compute to remove; at 64 px the per-layer overhead of TF-CPU dominates and pruning saves little.
+
+    Training is seeded with deterministic TensorFlow ops; another CPU may still differ in the last bits.
     """
     parser = argparse.ArgumentParser(prog="python -m olkit.zoo", description="pretrain the VGG-like backbone")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="pretrain the VGG-like net on the surface set")
-    p.add_argument("--out", type=Path, default=SURFACE_WEIGHTS)
+    p.add_argument("--out", type=Path, default=None, help="default: the shipped path for --size/--width")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-per-class", type=int, default=100)

@@ -46,6 +46,16 @@ def test_predictions_and_selection(session: OnlineSession) -> None:
     assert sel["score"].is_monotonic_decreasing
     assert np.allclose(sel["score"], 1 - sel["confidence"])
     assert set(sel["sha256"]) <= set(pred["sha256"])
+    nov = session.select(strategy="novelty")
+    assert nov["score"].is_monotonic_decreasing and len(nov) == 12
+    # once labelled, an image is at distance 0 from the labelled set; the others can only come closer to it
+    first = nov["sha256"].iloc[0]
+    again = session.novelty(nov["sha256"], labelled=[first], k=1)
+    assert (
+        again[0] == pytest.approx(0.0, abs=1e-5) and (again[1:] <= nov["score"].to_numpy()[1:] + 1e-9).all()
+    )
+    hyb = session.select(strategy="hybrid", budget=5, exclude=[first])
+    assert len(hyb) == 5 and first not in set(hyb["sha256"])
     band = session.select(strategy="band", threshold=0.0)  # t = 0: every image strictly inside (0, 1)
     assert len(band) == int(((pred["p_0"] > 0) & (pred["p_0"] < 1)).sum())
     rest = session.select(strategy="least_confidence", exclude=sel["sha256"])

@@ -268,6 +268,9 @@ def test_evaluation_splits_by_group_and_reports_figures(tmp_path) -> None:
         table, images, labels, groups=groups, repeats=1, out_csv=tmp_path / "eval.csv", progress=False
     )
     assert again["ms_b32"].tolist() == res["ms_b32"].tolist()  # reused, not re-measured
+    retimed = prune.retime_candidates(res, batches=(4,), rounds=2, repeats=1)
+    assert (retimed["ms_b4"] > 0).all() and retimed["ms_b32"].tolist() == res["ms_b32"].tolist()
+    assert retimed["id"].tolist() == res["id"].tolist() and "ms_b4" not in res.columns  # a copy
 
 
 def test_load_mask_set_pairs_by_name(tmp_path) -> None:

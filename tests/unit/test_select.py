@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from olkit.select import STRATEGIES, in_band, select, uncertainty
+from olkit.select import NEEDS_NOVELTY, STRATEGIES, in_band, novelty, select, uncertainty
 
 
 def binary(p0: list[float]) -> np.ndarray:
@@ -53,10 +53,41 @@ def test_random_is_seeded_and_budgeted() -> None:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_budget_and_ranking_hold_for_every_strategy(strategy: str) -> None:
     p = binary(np.random.default_rng(0).uniform(0, 1, 40).tolist())
-    sel = select(p, strategy=strategy, budget=7, seed=0, threshold=0.05)  # type: ignore[arg-type]
+    nov = np.random.default_rng(1).uniform(0, 3, 40) if strategy in NEEDS_NOVELTY else None
+    sel = select(p, strategy=strategy, budget=7, seed=0, threshold=0.05, novelty=nov)  # type: ignore[arg-type]
     assert len(sel) <= 7
     assert np.all(np.diff(sel.scores) <= 0)
-    assert select(p, strategy=strategy, budget=0).indices.size == 0  # type: ignore[arg-type]
+    assert select(p, strategy=strategy, budget=0, novelty=nov).indices.size == 0  # type: ignore[arg-type]
+
+
+def test_novelty_is_the_distance_to_the_labelled_embeddings() -> None:
+    rng = np.random.default_rng(0)
+    labelled = rng.normal(0, 1, (200, 4))
+    query = np.vstack([rng.normal(0, 1, (5, 4)), rng.normal(6, 1, (3, 4))])  # the last 3: a new pattern
+    scores = novelty(query, labelled, k=5)
+    assert scores.shape == (8,)
+    assert scores[5:].min() > scores[:5].max()
+    one = novelty(query[:1], labelled[:1], k=10)  # k larger than the reference: all of it
+    assert one[0] == pytest.approx(np.linalg.norm(query[0] - labelled[0]))
+    with pytest.raises(ValueError, match="same width"):
+        novelty(query, labelled[:, :3])
+
+
+def test_novelty_finds_confident_mistakes_and_hybrid_mixes_both() -> None:
+    # rows 0-1 uncertain but familiar; rows 2-3 confident but novel; row 4 confident and familiar
+    p = binary([0.5, 0.55, 0.99, 0.98, 0.999])
+    nov = np.array([0.1, 0.2, 5.0, 4.0, 0.05])
+    assert select(p, strategy="least_confidence", budget=2).indices.tolist() == [0, 1]
+    assert select(p, strategy="novelty", budget=2, novelty=nov).indices.tolist() == [2, 3]
+    hybrid = select(p, strategy="hybrid", novelty=nov)
+    assert hybrid.indices[-1] == 4  # neither uncertain nor novel: last
+    assert set(hybrid.indices[:4].tolist()) == {0, 1, 2, 3}
+    assert np.all((hybrid.scores > 0) & (hybrid.scores <= 1))
+    assert uncertainty(p, "hybrid", novelty=nov).tolist() == pytest.approx([0.7, 0.7, 0.7, 0.7, 0.2])
+    with pytest.raises(ValueError, match="needs novelty scores"):
+        select(p, strategy="hybrid")
+    with pytest.raises(ValueError, match="one score per row"):
+        select(p, strategy="novelty", novelty=nov[:3])
 
 
 def test_bad_input_is_refused() -> None:

@@ -28,15 +28,22 @@ def test_vgg_like_has_vgg16s_layout_scaled() -> None:
 
 @pytest.mark.slow
 def test_shipped_surface_weights_load_and_are_documented() -> None:
-    meta = json.loads(zoo.SURFACE_WEIGHTS.with_suffix("").with_suffix(".json").read_text())
-    assert meta["recipe"].startswith("python -m olkit.zoo pretrain")
-    assert zoo.SURFACE_WEIGHTS.stat().st_size < 20 * 2**20
-    model = zoo.build_vgg_like(size=meta["size"], width=meta["width"], weights="surface")
-    fresh = zoo.build_vgg_like(size=meta["size"], width=meta["width"], weights=None)
+    shipped = zoo.shipped_surface_weights()
+    assert (64, 16) in shipped  # the demo's backbone
+    total = 0
+    for size, width in shipped:
+        path = zoo.surface_weights_path(size, width)
+        meta = json.loads(path.with_suffix("").with_suffix(".json").read_text())
+        assert meta["recipe"].startswith("python -m olkit.zoo pretrain")
+        assert f"--size {size} --width {width}" in meta["recipe"]
+        total += path.stat().st_size
+    assert total < 20 * 2**20  # the budget for shipped weights
+    model = zoo.build_vgg_like(size=64, width=16, weights="surface")
+    fresh = zoo.build_vgg_like(size=64, width=16, weights=None)
     k1 = model.get_layer("block1_conv1").get_weights()[0]
     assert not np.allclose(k1, fresh.get_layer("block1_conv1").get_weights()[0])
-    with pytest.raises(ValueError, match="pretrain"):
-        zoo.build_vgg_like(size=meta["size"] + 32, width=meta["width"], weights="surface")
+    with pytest.raises(ValueError, match=r"pretrain your own .*--size 96 --width 16"):
+        zoo.build_vgg_like(size=96, width=16, weights="surface")
 
 
 def test_surface_set_is_broad_and_seeded() -> None:
