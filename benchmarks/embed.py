@@ -4,7 +4,8 @@ Measured on in-memory 150x150 RGB images (``uint8``, resized already) through :f
 so the figure is the model's forward pass with olkit's input pipeline; a second figure includes PNG decoding.
 Variants: batch sizes, XLA on/off; the best is reported at the top level, every variant under ``variants``. The
 machine's fp32 matmul peak is measured again right after, so ``share_of_peak`` compares figures taken under the same
-load (on a shared machine the peak itself moves).
+load (on a shared machine the peak itself moves). The peak is the better of NumPy's and TensorFlow's matmul: NumPy's
+OpenBLAS runs AVX2 kernels where TensorFlow's oneDNN runs AVX-512, up to 2x apart on one CPU.
 """
 
 from __future__ import annotations
