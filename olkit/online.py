@@ -75,6 +75,7 @@ Mode = Literal["refit", "original"]
 __all__ = ["Metrics", "OnlineSession", "RoundResult", "labels_from_csv", "make_tiny_session"]
 
 SESSION_FILE = "session.json"
+RANDOM_REPEATS = 5  # random-control draws per round, averaged: one draw swings by several holdout images
 NEW_WEIGHT = 10.0  # default sample weight of each expert label in "refit" (a train image weighs 1)
 REFIT_EPOCHS = (
     10  # epochs of a warm "refit" (from the train-only classifier); a cold refit runs to convergence
@@ -624,7 +625,7 @@ class OnlineSession:
         finetune_epochs: int = 1,
         warm: bool = True,
         epochs: int | None = None,
-        random_repeats: int = 1,
+        random_repeats: int = RANDOM_REPEATS,
         faithful: bool = True,
     ) -> RoundResult:
         """Run one round with ``labels`` ({sha256: class} of test images) and return its result.
@@ -654,7 +655,7 @@ class OnlineSession:
         epochs
             Epochs of the second fit (``"original"``: as ``max_iter``; ``"refit"``: default 10 when warm).
         random_repeats
-            Random draws for the random control (their mean is :attr:`RoundResult.random_accuracy`).
+            Random draws for the random control (default 5; their mean is :attr:`RoundResult.random_accuracy`).
         faithful
             ``"original"`` only: keep scikit-learn's carried-over stopping state (one epoch, as the original ran);
             ``False`` trains on the relabeled images until the loss stops improving.

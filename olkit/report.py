@@ -524,11 +524,21 @@ def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) ->
     """Bars of one round's holdout accuracy: before, after, random with the same labels, ceiling."""
     import matplotlib.pyplot as plt
 
-    names = ["before", "after", "random\n(same labels)", "ceiling\n(all test labels)"]
-    metrics = [result.before, result.after, result.random, result.ceiling]
-    values = [m.accuracy if m is not None else float("nan") for m in metrics]
+    draws = list(getattr(result, "random_accuracies", ()) or ())
+    rnd_name = f"random, mean of {len(draws)}\n(same labels)" if len(draws) > 1 else "random\n(same labels)"
+    names = ["before", "after", rnd_name, "ceiling\n(all test labels)"]
+    rnd = result.random_accuracy
+    values = [
+        result.before.accuracy,
+        result.after.accuracy,
+        float("nan") if rnd is None else rnd,
+        float("nan") if result.ceiling is None else result.ceiling.accuracy,
+    ]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     bars = ax.bar(names, values, color=["#999999", "#2b7bba", "#e3a33b", "#5aa469"])
+    if len(draws) > 1:  # the spread of the random draws: one draw alone swings by several holdout images
+        lo, hi = min(draws), max(draws)
+        ax.errorbar([2], [values[2]], yerr=[[values[2] - lo], [hi - values[2]]], color="black", capsize=4)
     for bar, v in zip(bars, values):
         ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
     low = min(v for v in values if v == v)
@@ -547,7 +557,8 @@ def online_figures(session: Any, result: Any) -> dict[str, Any]:
         "holdout_acc_before": result.before.accuracy,
         "holdout_acc_after": result.after.accuracy,
         "labels_used": int(result.labels_used),
-        "random_acc_after": None if result.random is None else result.random.accuracy,
+        "random_acc_after": result.random_accuracy,  # the mean over the random draws
+        "random_acc_draws": list(getattr(result, "random_accuracies", ())),
         "ceiling_acc": None if result.ceiling is None else result.ceiling.accuracy,
         "round_seconds": result.seconds,
         "balanced_acc_before": result.before.balanced_accuracy,

@@ -101,6 +101,9 @@ def test_online_round_figures_in_range(tiny_run: RunFolder) -> None:
     assert relabel["labelled"] == relabel["selected"] == online["labels_used"]
     history = [json.loads(line) for line in tiny_run.history.read_text().splitlines() if line.strip()]
     assert history and history[-1]["labels_used"] == online["labels_used"]
+    # the random control is the mean of the notebook's random_repeats draws, not one lucky or unlucky draw
+    draws = history[-1]["random_accuracies"]
+    assert len(draws) == 5 and online["random_acc_after"] == pytest.approx(sum(draws) / len(draws))
     executed = nbformat.read(tiny_run.root / "07_retrain.ipynb", as_version=4)
     assert f"{online['labels_used']} labels" in _outputs_text(executed)
 
