@@ -536,11 +536,13 @@ def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) ->
     ]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     bars = ax.bar(names, values, color=["#999999", "#2b7bba", "#e3a33b", "#5aa469"])
+    label_at = list(values)
     if len(draws) > 1:  # the spread of the random draws: one draw alone swings by several holdout images
         lo, hi = min(draws), max(draws)
         ax.errorbar([2], [values[2]], yerr=[[values[2] - lo], [hi - values[2]]], color="black", capsize=4)
-    for bar, v in zip(bars, values):
-        ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+        label_at[2] = hi  # the figure sits above the whisker
+    for bar, v, y in zip(bars, values, label_at):
+        ax.text(bar.get_x() + bar.get_width() / 2, y, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
     low = min(v for v in values if v == v)
     ax.set_ylim(max(0.0, low - 0.1), 1.0)
     ax.set_ylabel("holdout accuracy")
