@@ -481,8 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       backbone of the tiny profile and the tests, a few CPU minutes;
     * ``python -m olkit.zoo pretrain --size 128 --width 32 --n-per-class 150 --epochs 4`` (3.7 M parameters,
       14.9 MB): the backbone of the demo profile, notebook 3's default and ``make bench ONLY=prune``, about
-      30 minutes on 2 shared CPU cores. At 128 px the full net costs about 0.6 s per batch of 32, so pruning
-      has real compute to remove; at 64 px the per-layer overhead of TF-CPU dominates and pruning saves little.
+      30 minutes on 2 shared CPU cores. At 128 px the full net costs 0.2 to 0.6 s per batch of 32 on 2 CPU
+      cores (by machine), so pruning has real compute to remove; at 64 px the per-layer overhead of TF-CPU
+      dominates and pruning saves little.
 
     Training is seeded with deterministic TensorFlow ops; another CPU may still differ in the last bits.
     """
