@@ -97,8 +97,19 @@ def _backbone(tag: str, splits: pd.DataFrame, *, progress: bool) -> tuple[Any, d
     }
 
 
+def _splits(manifest: pd.DataFrame, *, train_nr: int, seed: int, group_col: str | None) -> pd.DataFrame:
+    """One draw's train subset and holdout/test halves (smaller data sets: all of data_train)."""
+    from olkit.data import make_online_splits
+
+    train_nr = min(train_nr, int((manifest["split"] == "data_train").sum()))
+    splits = make_online_splits(manifest, train_nr=train_nr, seed=seed, group_col=group_col)
+    return splits[splits["split"].isin(["train", "holdout", "test"])].reset_index(drop=True)
+
+
 def _one_split(
     manifest: pd.DataFrame,
+    bb: Any,
+    bb_info: dict[str, Any],
     *,
     tag: str,
     split_seed: int,
@@ -106,21 +117,13 @@ def _one_split(
     progress: bool,
     extras: bool,
     train_nr: int = TRAIN_NR,
-    backbone_tag: str | None = None,
 ) -> dict[str, Any]:
     """One draw of the protocol (train subset, holdout/test halves of the new images): the round and controls."""
     import shutil
 
-    from olkit.data import make_online_splits
     from olkit.online import OnlineSession
 
-    train_nr = min(train_nr, int((manifest["split"] == "data_train").sum()))  # smaller data sets: all of it
-    splits = make_online_splits(manifest, train_nr=train_nr, seed=split_seed, group_col=group_col)
-    splits = splits[splits["split"].isin(["train", "holdout", "test"])].reset_index(drop=True)
-    # every draw uses the conv base of the full protocol's first draw (trained on train images only)
-    bb, bb_info = _backbone(
-        backbone_tag or tag, _first_splits(manifest, group_col=group_col), progress=progress
-    )
+    splits = _splits(manifest, train_nr=train_nr, seed=split_seed, group_col=group_col)
 
     run_dir = CACHE / f"{tag}-run"
     keep = run_dir / "embeddings"
@@ -193,14 +196,6 @@ def _one_split(
     return out
 
 
-def _first_splits(manifest: pd.DataFrame, *, group_col: str | None) -> pd.DataFrame:
-    from olkit.data import make_online_splits
-
-    train_nr = min(TRAIN_NR, int((manifest["split"] == "data_train").sum()))
-    splits = make_online_splits(manifest, train_nr=train_nr, seed=SEED, group_col=group_col)
-    return splits[splits["split"].isin(["train", "holdout", "test"])].reset_index(drop=True)
-
-
 def protocol(
     data: Path,
     *,
@@ -224,16 +219,20 @@ def protocol(
 
     t_all = time.perf_counter()
     manifest = _manifest(data)
+    # one conv base for every draw: the full protocol's first draw's (trained on its train images only)
+    first_splits = _splits(manifest, train_nr=TRAIN_NR, seed=SEED, group_col=group_col)
+    bb, bb_info = _backbone(backbone_tag or tag, first_splits, progress=progress)
     rows = [
         _one_split(
             manifest,
+            bb,
+            bb_info,
             tag=tag,
             split_seed=SEED + k,
             group_col=group_col,
             progress=progress,
             extras=k == 0,
             train_nr=train_nr,
-            backbone_tag=backbone_tag,
         )
         for k in range(draws)
     ]

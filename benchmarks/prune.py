@@ -44,11 +44,8 @@ SEED = 0
 ALEX_EPOCHS = 10
 ALEX_TRAIN = 2000  # crack images rendered for training the AlexNet-like net, apart from the evaluation images
 BSDATA_FACTORS = LEAVE_FACTORS  # the same grid (leave factors x cut depth) for the real case
-ALEX_FACTORS = (
-    0.05,
-    0.21,
-    0.5,
-)  # a smaller grid (no cut depth) for the AlexNet case: the bench's time budget
+# a smaller grid (no cut depth) for the AlexNet case: the bench's time budget
+ALEX_FACTORS = (0.05, 0.21, 0.5)
 ALEXNET = os.environ.get("OLKIT_BENCH_PRUNE_ALEXNET", "1") != "0"  # the third case; =0 skips it
 QUICK = (
     os.environ.get("OLKIT_BENCH_QUICK") == "1"

@@ -524,7 +524,7 @@ def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) ->
     """Bars of one round's holdout accuracy: before, after, random with the same labels, ceiling."""
     import matplotlib.pyplot as plt
 
-    draws = list(getattr(result, "random_accuracies", ()) or ())
+    draws = list(result.random_accuracies)
     rnd_name = f"random, mean of {len(draws)}\n(same labels)" if len(draws) > 1 else "random\n(same labels)"
     names = ["before", "after", rnd_name, "ceiling\n(all test labels)"]
     rnd = result.random_accuracy
@@ -560,7 +560,7 @@ def online_figures(session: Any, result: Any) -> dict[str, Any]:
         "holdout_acc_after": result.after.accuracy,
         "labels_used": int(result.labels_used),
         "random_acc_after": result.random_accuracy,  # the mean over the random draws
-        "random_acc_draws": list(getattr(result, "random_accuracies", ())),
+        "random_acc_draws": list(result.random_accuracies),
         "ceiling_acc": None if result.ceiling is None else result.ceiling.accuracy,
         "round_seconds": result.seconds,
         "balanced_acc_before": result.before.balanced_accuracy,

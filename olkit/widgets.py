@@ -784,10 +784,9 @@ def result_html(result: Any, *, classes: list[ClassName]) -> str:
         "random": "control: random images, same number of labels",
         "ceiling": "control: ceiling, every test label",
     }
+    # one random draw swings by several holdout images: show the mean of the draws
     draws = tuple(getattr(result, "random_accuracies", ()) or ())
-    if (
-        parts["random"] and len(draws) > 1
-    ):  # one random draw swings by several holdout images: show their mean
+    if parts["random"] and len(draws) > 1:
         parts["random"]["accuracy"] = float(np.mean(draws))
         titles["random"] += f" (accuracy: mean of {len(draws)} draws; the other figures: the first draw)"
     scalar_keys: list[str] = []
