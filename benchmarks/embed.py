@@ -1,6 +1,6 @@
 """Embedding throughput of the compact conv base: images/s, GFLOP/image, GFLOP/s, the best batch size.
 
-Measured on in-memory 150x150 RGB images (``uint8``, resized already) through :func:`olkit.embed.embed_images`,
+Measured on in-memory 150x150 RGB images (``uint8``, resized already) through :func:`olkit.online.embed.embed_images`,
 so the figure is the model's forward pass with olkit's input pipeline; a second figure includes PNG decoding.
 Variants: batch sizes, XLA on/off; the best is reported at the top level, every variant under ``variants``. The
 machine's fp32 matmul peak is measured again right after, so ``share_of_peak`` compares figures taken under the same
@@ -34,8 +34,8 @@ def _best_of(fn: Any, repeats: int = 3) -> float:
 def run() -> dict[str, Any]:
     import cv2
 
-    from olkit.backbone import build_backbone
-    from olkit.embed import embed_images
+    from olkit.models.conv_base import build_backbone
+    from olkit.online.embed import embed_images
 
     bb = build_backbone("compact", seed=0)
     rng = np.random.default_rng(0)

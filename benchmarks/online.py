@@ -44,15 +44,15 @@ def _r(v: float | None) -> float | None:
 
 
 def _manifest(data: Path) -> pd.DataFrame:
-    from olkit.data import load_dataset
+    from olkit.data.io import load_dataset
 
     return load_dataset(data, progress=False)
 
 
 def _backbone(tag: str, splits: pd.DataFrame, *, progress: bool) -> tuple[Any, dict[str, Any]]:
     """The bench's conv base: loaded from ``bench/cache/<tag>-backbone.keras`` when its recipe matches."""
-    from olkit.backbone import Backbone, TrainConfig, build_backbone, train_backbone
     from olkit.errors import ModelMismatchError
+    from olkit.models.conv_base import Backbone, TrainConfig, build_backbone, train_backbone
 
     train = splits[splits["split"] == "train"]
     rng = np.random.default_rng(SEED)
@@ -99,7 +99,7 @@ def _backbone(tag: str, splits: pd.DataFrame, *, progress: bool) -> tuple[Any, d
 
 def _splits(manifest: pd.DataFrame, *, train_nr: int, seed: int, group_col: str | None) -> pd.DataFrame:
     """One draw's train subset and holdout/test halves (smaller data sets: all of data_train)."""
-    from olkit.data import make_online_splits
+    from olkit.data.io import make_online_splits
 
     train_nr = min(train_nr, int((manifest["split"] == "data_train").sum()))
     splits = make_online_splits(manifest, train_nr=train_nr, seed=seed, group_col=group_col)
@@ -121,7 +121,7 @@ def _one_split(
     """One draw of the protocol (train subset, holdout/test halves of the new images): the round and controls."""
     import shutil
 
-    from olkit.online import OnlineSession
+    from olkit.online.session import OnlineSession
 
     splits = _splits(manifest, train_nr=train_nr, seed=split_seed, group_col=group_col)
 
@@ -215,7 +215,7 @@ def protocol(
     is mostly noise); ``per_draw`` has every draw, ``after_beats_random`` counts the draws where the round beat
     its random control, ``gap_recovered`` is that of the means.
     """
-    from olkit.online import REFIT_EPOCHS
+    from olkit.online.session import REFIT_EPOCHS
 
     t_all = time.perf_counter()
     manifest = _manifest(data)

@@ -28,7 +28,7 @@ def _ensure_demo_data() -> None:
     root = paths.data_root()
     if (root / "manifest.csv").is_file() and (root / "crack" / "manifest.csv").is_file():
         return
-    from olkit.datasets import prepare_data
+    from olkit.data.prepare import prepare_data
 
     p = load_profile("demo").parameters
     print(f"making the demo data under {root} (untimed)")

@@ -2,7 +2,7 @@
 
 Three cases, each measured in this one process, side by side:
 
-* **crack** (the headline keys): the synthetic crack family (:func:`olkit.synth.render_crack_image`, crack vs no
+* **crack** (the headline keys): the synthetic crack family (:func:`olkit.data.synth.render_crack_image`, crack vs no
   crack, every image its own source) classified from the features of the surface-pretrained VGG-like net
   (the stand-in for the original's ImageNet VGG16); scoring masks: class 1 (Crack) of separate images.
 * **alexnet** (under ``"alexnet"``; ``OLKIT_BENCH_PRUNE_ALEXNET=0`` skips it): the original's second case,
@@ -62,8 +62,8 @@ def _resize(img: np.ndarray, *, nearest: bool = False) -> np.ndarray:
 
 def crack_case(seed: int = SEED) -> dict[str, Any]:
     """Evaluation images (half with cracks) and a separate scoring set with class-valued masks."""
-    from olkit import synth
-    from olkit.prune import MaskSet
+    from olkit.data import synth
+    from olkit.prune.score import MaskSet
 
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(N_EVAL) % 2)
@@ -86,7 +86,7 @@ def _bsdata_root() -> Path:
         return root
     cache = WORK / "bsdata_import"
     if not (cache / "manifest.csv").is_file():
-        from olkit.bsdata import import_bsdata
+        from olkit.data.bsdata import import_bsdata
 
         import_bsdata(bsdata_source(), cache, workers=1, progress=False)
     return cache
@@ -94,7 +94,8 @@ def _bsdata_root() -> Path:
 
 def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     """Balanced real pitting / no-pitting patches grouped by wear sequence; scoring masks from the train part."""
-    from olkit.prune import MaskSet, group_split
+    from olkit.data.io import grouped_split
+    from olkit.prune.score import MaskSet
 
     manifest = pd.read_csv(_bsdata_root() / "manifest.csv")
     manifest = manifest[manifest["split"] == "data_train"]
@@ -116,7 +117,7 @@ def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     images_a, masks_a = np.stack(images), np.stack(masks)
     labels = chosen["label"].astype(int).to_numpy()
     groups = chosen["group"].astype(str).to_numpy()
-    train, _ = group_split(labels, groups, seed=seed)
+    train, _ = grouped_split(labels, groups, seed=seed)
     pos = [i for i in train if labels[i] == 1 and masks_a[i].any()]
     pick = rng.choice(pos, size=min(N_SCORE, len(pos)), replace=False)
     score = MaskSet(images_a[pick], masks_a[pick], tuple(str(i) for i in pick))
@@ -139,7 +140,8 @@ def alexnet_from_scratch(seed: int = SEED) -> Any:
     It trains on ``ALEX_TRAIN`` crack images rendered apart from the evaluation images (their own seed), as the
     original trained its AlexNet on a crack data set before pruning it; none of the evaluation images is seen.
     """
-    from olkit import synth, zoo
+    from olkit.data import synth
+    from olkit.models import zoo
 
     rng = np.random.default_rng(seed + 2000)
     labels = rng.permutation(np.arange(ALEX_TRAIN) % 2)
@@ -158,10 +160,12 @@ def run_case(
     depths: tuple[int | None, ...] = DEPTHS,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Candidates, evaluation, choice, side-by-side timing and the Pareto plot of one case."""
-    from olkit import decide, prune
+    from olkit.prune import decide
+    from olkit.prune.candidates import CandidateGrid, build_candidates, evaluate_candidates
+    from olkit.prune.measure import retime_candidates, time_model
 
     out = WORK / name
-    grid = prune.CandidateGrid(
+    grid = CandidateGrid(
         leave_factors=leave_factors,
         depths=depths,
         methods=("threshold",),
@@ -170,9 +174,9 @@ def run_case(
         seed=SEED,
     )
     t0 = time.perf_counter()
-    cands = prune.build_candidates(model, case["masks"], out / "candidates", grid=grid, progress=False)
+    cands = build_candidates(model, case["masks"], out / "candidates", grid=grid, progress=False)
     t_cand = time.perf_counter() - t0
-    res = prune.evaluate_candidates(
+    res = evaluate_candidates(
         cands,
         case["images"],
         case["labels"],
@@ -189,7 +193,7 @@ def run_case(
     eligible = mask_rows[mask_rows["cv_acc"] >= float(full["cv_acc"]) - 1e-12]
     if len(eligible):
         # the times of the evaluation were taken one candidate at a time: time the eligible ones again side by side
-        eligible = prune.retime_candidates(eligible, batches=(32,), rounds=3, repeats=5)
+        eligible = retime_candidates(eligible, batches=(32,), rounds=3, repeats=5)
         chosen = decide.fastest_within(eligible, 0.0, acc_col="cv_acc", reference=float(full["cv_acc"]))
         rule = (
             "fastest (re-timed side by side) mask-guided candidate with cross-validated accuracy >= the full "
@@ -207,7 +211,7 @@ def run_case(
     for _ in range(3):
         for key, m in (("full", m_full), ("chosen", m_chosen)):
             for b in (1, 32):
-                times[key][b].append(prune.time_model(m, batch=b, repeats=7))
+                times[key][b].append(time_model(m, batch=b, repeats=7))
     full_fig, chosen_fig = _figures(full), _figures(chosen)
     for key, fig in (("full", full_fig), ("chosen", chosen_fig)):
         fig["ms_b1"] = round(float(np.median(times[key][1])), 3)
@@ -277,7 +281,7 @@ def run() -> dict[str, Any]:
     """Both cases; the crack figures at the top level (BENCH.md keys), BSData under ``"bsdata"``."""
     import keras
 
-    from olkit import zoo
+    from olkit.models import zoo
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.perf_counter()
@@ -307,7 +311,7 @@ def run() -> dict[str, Any]:
     except Exception as exc:  # the crack figures stand on their own
         out["bsdata"] = {"error": f"{type(exc).__name__}: {exc}"}
     out["backbone"] = {
-        "model": f"VGG16-like (13 conv, BN, widths {WIDTH}..{8 * WIDTH}), surface-pretrained (olkit/weights)",
+        "model": f"VGG16-like (13 conv, BN, widths {WIDTH}..{8 * WIDTH}), surface-pretrained (olkit/models/weights)",
         "timing": "tf.function, BN folded into the convs (as deployed), median of repeats",
         "input": SIZE,
         "params": int(model.count_params()),

@@ -1,6 +1,6 @@
 """Relabel grid figures: build one page of 48 thumbnails out of 500 selected images, and click -> committed row.
 
-A real :class:`olkit.online.OnlineSession` over real BSData patches (150x150 PNG with defect masks, from
+A real :class:`olkit.online.session.OnlineSession` over real BSData patches (150x150 PNG with defect masks, from
 ``data_bsd/bsdata``; made by ``olkit data``) with an untrained compact backbone at 64x64 (the backbone only has to
 give the classifier something to rank; the grid's cost does not depend on it). The test split is 500 patches (all
 of ``data_new`` not in the holdout plus unused ``data_train`` patches), all of them selected. Where the BSData
@@ -33,7 +33,7 @@ def _bsdata_splits(seed: int = 0) -> pd.DataFrame | None:
     manifest_path = data_root() / "bsdata" / "manifest.csv"
     if not manifest_path.is_file():
         return None
-    from olkit.data import read_manifest
+    from olkit.data.io import read_manifest
 
     df = read_manifest(manifest_path)
     rng = np.random.default_rng(seed)
@@ -49,8 +49,8 @@ def _bsdata_splits(seed: int = 0) -> pd.DataFrame | None:
 
 
 def _session(root: Path) -> tuple[Any, str]:
-    from olkit.backbone import build_backbone
-    from olkit.online import OnlineSession, make_tiny_session
+    from olkit.models.conv_base import build_backbone
+    from olkit.online.session import OnlineSession, make_tiny_session
 
     splits = _bsdata_splits()
     if splits is None:
@@ -64,8 +64,8 @@ def _session(root: Path) -> tuple[Any, str]:
 
 def run() -> dict[str, Any]:
     """Measure the grid on a real session; keys as in ../shared/BENCH.md (``relabel``)."""
-    from olkit.labels import LabelStore
-    from olkit.widgets import RelabelGrid
+    from olkit.online.grid import RelabelGrid
+    from olkit.online.labels import LabelStore
 
     with tempfile.TemporaryDirectory(prefix="olkit-bench-relabel-") as tmp:
         root = Path(tmp)

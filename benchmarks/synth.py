@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from olkit.synth import _PNG_PARAMS, generate_bsd, render_bsd_patch
+from olkit.data.synth import _PNG_PARAMS, generate_bsd, render_bsd_patch
 
 
 def run(n: int = 2000, workers: int = 2) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 # skops scans sys.modules when it is imported; importing it before TensorFlow is loaded keeps that to ~1 s
 # instead of ~10 s, so olkit imports it here, eagerly.
@@ -188,7 +189,7 @@ def load_classifier(path: PathLike, *, trusted: frozenset[str] = TRUSTED_TYPES) 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no classifier here (fit one with olkit.online.OnlineSession.create)"
+            f"{path}: no classifier here (fit one with olkit.online.session.OnlineSession.create)"
         )
     found = set(sio.get_untrusted_types(file=path))
     bad = sorted(found - set(trusted))
@@ -305,3 +306,95 @@ def evaluate(y_true: Sequence[ClassName], proba: FloatArray, classes: Sequence[C
         per_class=per_class,
         report=report,
     )
+
+
+# ------------------------------------------------------------------ the original's FTL classifiers
+LR_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5)
+"""The original's LogisticRegression grid (``train_models.py``: C from 1e-3 to 1e5, cv = 4)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# classifiers and metrics
+# --------------------------------------------------------------------------------------------------------------
+def make_logreg(*, seed: int = 0, n_jobs: int | None = 1) -> Any:
+    """The original's classifier: LogisticRegression in GridSearchCV over C = 1e-3..1e5, cv = 4.
+
+    ``max_iter`` is 2000 as in the original's ``train_models.py``. One deviation: the features are standardised
+    first (the original fed raw features), so that lbfgs converges and the same C grid means the same thing for
+    candidates whose features differ in scale.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return GridSearchCV(
+        pipe,
+        {"logisticregression__C": list(LR_C_GRID)},
+        cv=StratifiedKFold(4, shuffle=True, random_state=seed),
+        n_jobs=n_jobs,
+    )
+
+
+def make_mlp(*, seed: int = 0) -> Any:
+    """A small MLP (one hidden layer of 64, early stopping) on standardised features."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        MLPClassifier(
+            hidden_layer_sizes=(64,),
+            alpha=1e-3,
+            max_iter=400,
+            early_stopping=True,
+            validation_fraction=0.15,
+            n_iter_no_change=20,
+            random_state=seed,
+        ),
+    )
+
+
+def classify_features(
+    features: npt.NDArray[Any],
+    labels: Sequence[Any] | npt.NDArray[Any],
+    train: npt.NDArray[np.int64],
+    test: npt.NDArray[np.int64],
+    *,
+    classifier: Literal["logreg", "mlp"] = "logreg",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fit on ``train``, return accuracy, (macro) F1 and AUC on ``test``.
+
+    The grid-searched logistic regression also returns ``cv_acc``, its best cross-validated accuracy on the train
+    part: a figure to choose a candidate by without looking at the test part.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    y = np.asarray(labels)
+    clf = make_logreg(seed=seed) if classifier == "logreg" else make_mlp(seed=seed)
+    clf.fit(features[train], y[train])
+    pred = clf.predict(features[test])
+    proba = clf.predict_proba(features[test])
+    classes = list(clf.classes_)
+    try:
+        if len(classes) == 2:
+            auc = roc_auc_score(y[test] == classes[1], proba[:, 1])
+        else:
+            auc = roc_auc_score(y[test], proba, multi_class="ovr", labels=classes)
+    except ValueError:
+        auc = float("nan")
+    average = "binary" if len(classes) == 2 else "macro"
+    pos = classes[1] if len(classes) == 2 else 1
+    out = {
+        "acc": float(accuracy_score(y[test], pred)),
+        "f1": float(f1_score(y[test], pred, average=average, pos_label=pos)),
+        "auc": float(auc),
+    }
+    if hasattr(
+        clf, "best_score_"
+    ):  # the grid search's cross-validated accuracy on the train part: choose by it
+        out["cv_acc"] = float(clf.best_score_)
+    return out

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from olkit.datasets import prepare_data
+    from olkit.data.prepare import prepare_data
 
     summary = prepare_data(
         root=args.root,

@@ -76,7 +76,7 @@ class RunFolder:
 
     @property
     def embeddings(self) -> Path:
-        """Sharded embedding cache (see :mod:`olkit.embed`)."""
+        """Sharded embedding cache (see :mod:`olkit.online.embed`)."""
         return self.root / "embeddings"
 
     @property

@@ -441,7 +441,7 @@ def plot_uncertainty(
     Parameters
     ----------
     predictions : pandas.DataFrame
-        :meth:`olkit.online.OnlineSession.predictions` rows (``p_<class>`` columns, ``label``, ``sha256``).
+        :meth:`olkit.online.session.OnlineSession.predictions` rows (``p_<class>`` columns, ``label``, ``sha256``).
     threshold : float
         The band ``t < p(class 0) < 1 - t`` (0.01 in the original code, 0.05 in its README).
     selected : iterable of sha256, optional
@@ -578,7 +578,7 @@ def prune_figures(table: Any, chosen: Any, *, backbone: str = "", rule: str = ""
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`olkit.prune.evaluate_candidates` output (``method``, ``leave_factor``, ``depth``, ``acc``,
+        :func:`olkit.prune.candidates.evaluate_candidates` output (``method``, ``leave_factor``, ``depth``, ``acc``,
         ``ms_b1``, ``ms_b32``, ``params``, ``gflop``); one row has ``method == "full"``.
     chosen : pandas.Series
         The chosen row.

@@ -16,7 +16,7 @@ PathLike: TypeAlias = str | os.PathLike[str]
 """Anything :class:`pathlib.Path` accepts."""
 
 ImageArray: TypeAlias = npt.NDArray[np.uint8]
-"""One image, ``(height, width, 3)`` RGB ``uint8`` once loaded by :func:`olkit.data.load_image`."""
+"""One image, ``(height, width, 3)`` RGB ``uint8`` once loaded by :func:`olkit.data.io.load_image`."""
 
 MaskArray: TypeAlias = npt.NDArray[np.uint8]
 """A class-valued mask, ``(height, width)`` ``uint8`` (0 = nothing; FTL classes 1 Crack, 2 Pore, 3 Dirt, 4 Background)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from olkit.labels import LabelStore
+from olkit.online.labels import LabelStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,9 +42,9 @@ NOTEBOOK_CELLS = [
     ("parameters", 'root: str = "{root}"  # where the tiny session and its label store are written'),
     (
         "",
-        "from olkit.online import make_tiny_session\n"
-        "from olkit.labels import LabelStore\n"
-        "from olkit.widgets import RelabelGrid\n"
+        "from olkit.online.session import make_tiny_session\n"
+        "from olkit.online.labels import LabelStore\n"
+        "from olkit.online.grid import RelabelGrid\n"
         "session = make_tiny_session(root, n_train=24, n_new=24, size=32)",
     ),
     (

@@ -169,7 +169,7 @@ def test_failure_names_notebook_and_cell_then_resume(
 
 def test_relabel_notebook_interactive_builds_the_grid(tiny_run: RunFolder, tmp_path: Path) -> None:
     """With interactive=True the relabel notebook shows the grid over the same session and store (no labels added)."""
-    from olkit.labels import LabelStore
+    from olkit.online.labels import LabelStore
 
     nb_path = next(p for p in pipeline.series() if "relabel" in p.stem)
     before = len(LabelStore(tiny_run.labels_db).events())

@@ -27,7 +27,7 @@ from olkit.report import (
 
 @pytest.mark.slow
 def test_round_records_and_figures_on_a_real_session(tmp_path: Path) -> None:
-    from olkit.online import make_tiny_session
+    from olkit.online.session import make_tiny_session
 
     session = make_tiny_session(tmp_path)
     picked = session.select(strategy="least_confidence", budget=5)
@@ -41,7 +41,7 @@ def test_round_records_and_figures_on_a_real_session(tmp_path: Path) -> None:
     assert len(draws) == 3 and draws[0] == result.random.accuracy
     assert figures["ceiling_acc"] == result.ceiling.accuracy
     assert figures["random_acc_after"] == pytest.approx(np.mean(draws))
-    from olkit.widgets import result_html
+    from olkit.online.grid import result_html
 
     assert "mean of 3 draws" in result_html(result, classes=session.classes)
 

@@ -1,0 +1,847 @@
+"""Online learning with an expert in the loop, over a run folder (Schlagenhauf et al. 2021).
+
+A round: the classifier scores the *test* half of the new images, the uncertain ones go to an expert (the relabel
+grid, a CSV, or a simulated expert that reads the true labels), the classifier is retrained with the new labels and
+the *holdout* half is measured before and after. Every round also runs two controls with the same retraining: the
+same number of labels picked at random, and all test labels (the ceiling). Everything lives in the run folder
+(:class:`olkit.paths.RunFolder`): ``splits.csv``, ``models/backbone.keras``, ``embeddings/``,
+``models/classifier.skops``, ``session.json``, ``history.jsonl``; :meth:`OnlineSession.open` restores a session
+after a kernel restart.
+
+Retraining modes
+----------------
+``"refit"`` (default)
+    The classifier trained on train ∪ labelled test images, each new label weighted ``new_weight`` (10 by default:
+    an expert's label counts as ten train images; the random and ceiling controls use the same weight). By default
+    warm: it continues from the classifier fitted on the train set alone for 10 epochs (a round takes seconds on
+    10,000 embeddings); ``warm=False`` fits a fresh one to convergence (about a minute on two busy cores). Labels
+    accumulate: pass every label so far.
+``"original"``
+    What the original did: fit on the train set, then warm-start the same MLP on the labelled images *only*
+    (``MLPClassifier(warm_start=True)``, the scaler kept from the train set). scikit-learn carries the first fit's
+    stopping state into a warm start, so this second fit runs a single epoch (see
+    :func:`olkit.classify.continue_fit`): reproduced as is. ``faithful=False`` lets it train to convergence on the
+    relabeled images, and :attr:`RoundResult.train_acc_after` then shows what that does to the old data.
+
+``finetune=True`` also fine-tunes the conv base one epoch on the labelled images (the original's encoder step) and
+re-embeds everything into a new cache folder; the controls then reuse the embeddings from before fine-tuning.
+
+Quick session for tests and demos
+---------------------------------
+:func:`make_tiny_session` builds a small but real session in seconds (plus TensorFlow's start-up): 64 generated
+48x48 BSD-like patches with masks (two classes, a shifted "new" set), an untrained compact backbone, cached
+embeddings, a fitted classifier. Build it once per test module and copy the run folder for tests that change it::
+
+    from olkit.online.session import make_tiny_session
+    session = make_tiny_session(tmp_path)            # OnlineSession over tmp_path / "run"
+    picked = session.select(strategy="least_confidence", budget=5)
+    result = session.retrain(session.simulated_labels(picked.sha256))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from olkit.classify import (
+    Metrics,
+    continue_fit,
+    evaluate,
+    fit_classifier,
+    load_classifier,
+    make_classifier,
+    save_classifier,
+)
+from olkit.errors import DataNotFoundError, ModelMismatchError
+from olkit.models.conv_base import Backbone, build_backbone, finetune_backbone
+from olkit.online.embed import EmbeddingCache, embed_cached
+from olkit.online.select import NEEDS_NOVELTY, Strategy, novelty, select
+from olkit.paths import RunFolder
+from olkit.types import MANIFEST_COLUMNS, ClassName, PathLike, Sha256
+
+Mode = Literal["refit", "original"]
+
+__all__ = ["Metrics", "OnlineSession", "RoundResult", "labels_from_csv", "make_tiny_session"]
+
+SESSION_FILE = "session.json"
+RANDOM_REPEATS = 5  # random-control draws per round, averaged: one draw swings by several holdout images
+NEW_WEIGHT = 10.0  # default sample weight of each expert label in "refit" (a train image weighs 1)
+REFIT_EPOCHS = (
+    10  # epochs of a warm "refit" (from the train-only classifier); a cold refit runs to convergence
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One round: holdout metrics before and after, the two controls, what the old data thinks, timing.
+
+    ``seconds`` runs from labels received to new holdout metrics (embeddings cached; controls excluded, they take
+    ``control_seconds``). ``random``/``ceiling`` are ``None`` when ``controls=False`` or the test labels are unknown;
+    ``random`` is the first random draw, ``random_accuracies`` the holdout accuracy of every draw
+    (``random_repeats``), :attr:`random_accuracy` their mean.
+    """
+
+    round: int
+    mode: str
+    finetune: bool
+    labels_used: int
+    new_weight: float | None
+    before: Metrics
+    after: Metrics
+    random: Metrics | None
+    ceiling: Metrics | None
+    train_acc_before: float
+    train_acc_after: float
+    seconds: float
+    control_seconds: float
+    classifier_file: str
+    when: str
+    random_accuracies: tuple[float, ...] = ()
+
+    @property
+    def random_accuracy(self) -> float | None:
+        """Mean holdout accuracy over the random draws (``None`` without controls)."""
+        if self.random_accuracies:
+            return float(np.mean(self.random_accuracies))
+        return None if self.random is None else self.random.accuracy
+
+    @property
+    def gap_recovered(self) -> float | None:
+        """(after - before) / (ceiling - before) in holdout accuracy; ``None`` without a ceiling or a gap."""
+        if self.ceiling is None or self.ceiling.accuracy <= self.before.accuracy:
+            return None
+        return (self.after.accuracy - self.before.accuracy) / (self.ceiling.accuracy - self.before.accuracy)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("before", "after", "random", "ceiling"):
+            m = getattr(self, key)
+            d[key] = None if m is None else m.to_dict()
+        d["random_accuracies"] = list(self.random_accuracies)
+        d["gap_recovered"] = self.gap_recovered
+        d["random_accuracy"] = self.random_accuracy
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RoundResult:
+        kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        kw["random_accuracies"] = tuple(d.get("random_accuracies", ()))
+        for key in ("before", "after", "random", "ceiling"):
+            kw[key] = None if d.get(key) is None else Metrics.from_dict(d[key])
+        return cls(**kw)
+
+    def summary(self) -> str:
+        rnd = "n/a" if self.random_accuracy is None else f"{self.random_accuracy:.4f}"
+        ceil = "n/a" if self.ceiling is None else f"{self.ceiling.accuracy:.4f}"
+        return (
+            f"round {self.round} ({self.mode}{', fine-tuned' if self.finetune else ''}): {self.labels_used} labels, "
+            f"holdout accuracy {self.before.accuracy:.4f} -> {self.after.accuracy:.4f} "
+            f"(random {rnd}, ceiling {ceil}); train set {self.train_acc_before:.4f} -> {self.train_acc_after:.4f}; "
+            f"{self.seconds:.2f} s"
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _read_splits(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no splits here (create the session with OnlineSession.create)")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in ("width", "height"):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce").fillna(0).astype(int)
+    return df
+
+
+def _write_splits(df: pd.DataFrame, path: Path) -> None:
+    cols = [c for c in MANIFEST_COLUMNS if c in df.columns] + [
+        c for c in df.columns if c not in MANIFEST_COLUMNS
+    ]
+    _atomic_text(path, df[cols].to_csv(index=False))
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def labels_from_csv(path: PathLike, *, splits: pd.DataFrame | None = None) -> dict[Sha256, ClassName]:
+    """Labels ``{sha256: class}`` from a CSV with a ``label`` column and ``sha256`` (or ``path``) per row.
+
+    Later rows override earlier ones (an exported event log reads as the current labels). Rows with an empty
+    label are skipped. Rows with only a ``path`` are matched through ``splits`` (the session's table) or, failing
+    that, by hashing the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no label CSV here")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "label" not in df.columns or not ({"sha256", "path"} & set(df.columns)):
+        raise ValueError(
+            f"{path}: needs a 'label' column and a 'sha256' or 'path' column, has {list(df.columns)}"
+        )
+    by_path = {} if splits is None else dict(zip(splits["path"], splits["sha256"]))
+    out: dict[Sha256, ClassName] = {}
+    for row in df.itertuples(index=False):
+        label = str(row.label).strip()
+        if not label:
+            continue
+        sha = str(getattr(row, "sha256", "") or "").strip()
+        if not sha:
+            p = str(row.path)
+            sha = by_path.get(p) or by_path.get(str(Path(p).resolve())) or _file_sha256(Path(p))
+        out[sha] = label
+    return out
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        from olkit.data.io import file_sha256
+
+        return str(file_sha256(path))
+    except ImportError:  # pragma: no cover - part of the package
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The session
+# --------------------------------------------------------------------------------------------------------------
+
+
+class OnlineSession:
+    """Rounds of online learning over a run folder.
+
+    Build one with :meth:`create` (writes ``splits.csv``, the backbone, the embedding cache and the classifier) or
+    reopen one with :meth:`open`. For tests and demos, :func:`make_tiny_session` makes a real session on ~60 tiny
+    generated images in a few seconds (see the module docstring).
+
+    Attributes
+    ----------
+    run
+        The run folder.
+    classes
+        Class names in the classifier's column order (``p_<class>`` columns of :meth:`predictions`).
+    round
+        Rounds completed.
+    backbone
+        The conv base in use (fine-tuned rounds replace it).
+    embedding_stats
+        Throughput of the last embedding pass (``computed``, ``cached``, ``images_per_s``, ``gflop_per_s``...).
+    """
+
+    def __init__(
+        self,
+        run: RunFolder,
+        splits: pd.DataFrame,
+        backbone: Backbone,
+        classifier: Any,
+        state: dict[str, Any],
+        *,
+        progress: bool = True,
+    ) -> None:
+        self.run = run
+        self.splits = splits.reset_index(drop=True)
+        self.backbone = backbone
+        self.classifier = classifier
+        self._state = state
+        self.progress = progress
+        self._emb: dict[str, np.ndarray] = {}
+        self.embedding_stats: dict[str, float | int] = {}
+        self._proba: dict[str, np.ndarray] = {}
+        self._base: tuple[np.ndarray, Any] | None = None  # (train embeddings, classifier on them alone)
+
+    # -- construction ------------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        run: RunFolder | PathLike,
+        *,
+        splits: pd.DataFrame,
+        backbone: Backbone,
+        hidden: Sequence[int] = (64, 32),
+        seed: int = 0,
+        progress: bool = True,
+    ) -> OnlineSession:
+        """Start a session: write ``splits.csv`` and the backbone (unless the same one is there), embed train,
+        holdout and test (cached), fit and save the classifier.
+
+        Parameters
+        ----------
+        run
+            The run folder (made if missing).
+        splits
+            A manifest (``olkit.types.MANIFEST_COLUMNS``) whose ``split`` is ``train``, ``holdout`` or ``test``;
+            train and holdout rows need labels, test labels may be empty (then no simulated expert or controls).
+        backbone
+            The conv base; saved to ``models/backbone.keras`` unless that file holds the same fingerprint.
+        hidden, seed
+            The MLP's hidden layers and the seed of everything learned here.
+        """
+        run = run if isinstance(run, RunFolder) else RunFolder.create(run)
+        RunFolder.create(run.root)
+        missing = {"path", "sha256", "label", "split"} - set(splits.columns)
+        if missing:
+            raise ValueError(f"splits lack the columns {sorted(missing)} (see olkit.types.MANIFEST_COLUMNS)")
+        df = splits[splits["split"].isin(["train", "holdout", "test"])].reset_index(drop=True).copy()
+        for col in MANIFEST_COLUMNS:
+            if col not in df.columns:
+                df[col] = ""
+        df["label"] = df["label"].fillna("").astype(str)
+        df["mask_path"] = df["mask_path"].fillna("").astype(str)
+        for split in ("train", "holdout", "test"):
+            if not (df["split"] == split).any():
+                raise ValueError(
+                    f"splits have no '{split}' rows (make them with olkit.data.io.make_online_splits)"
+                )
+        for split in ("train", "holdout"):
+            unlabeled = df[(df["split"] == split) & (df["label"] == "")]
+            if len(unlabeled):
+                raise ValueError(
+                    f"{len(unlabeled)} {split} images have no label, e.g. {unlabeled['path'].iloc[0]}"
+                )
+        _write_splits(df, run.splits)
+        if run.history.is_file():  # a new session starts a new history; the old one is kept beside it
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            run.history.rename(run.history.with_name(f"history-before-{stamp}.jsonl"))
+
+        if run.backbone.is_file():
+            on_disk = json.loads(run.backbone.with_suffix(".json").read_text(encoding="utf-8")).get(
+                "fingerprint"
+            )
+            if on_disk != backbone.fingerprint:
+                raise ModelMismatchError(
+                    f"{run.backbone} holds another backbone (fingerprint {str(on_disk)[:16]}, given "
+                    f"{backbone.fingerprint[:16]}); use a new run folder or pass Backbone.load('{run.backbone}')"
+                )
+        else:
+            backbone.save(run.backbone)
+        state = {
+            "hidden": [int(h) for h in hidden],
+            "seed": int(seed),
+            "round": 0,
+            "backbone": str(run.backbone.relative_to(run.root)),
+            "created": _now(),
+        }
+        session = cls(run, df, backbone, None, state, progress=progress)
+        session._state["embeddings"] = session._cache_dir(backbone)
+        session._embed_all()
+        session.classifier = session._base_for(session._emb)
+        save_classifier(session.classifier, run.classifier)
+        session._state["classes"] = session.classes
+        session._save_state()
+        return session
+
+    @classmethod
+    def open(cls, run: RunFolder | PathLike, *, progress: bool = True) -> OnlineSession:
+        """Restore a session from its run folder (after a kernel restart, or in the next notebook)."""
+        run = run if isinstance(run, RunFolder) else RunFolder(Path(run).resolve())
+        state_path = run.root / SESSION_FILE
+        if not state_path.is_file():
+            raise DataNotFoundError(
+                f"{state_path}: no online session here (start one with OnlineSession.create)"
+            )
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        splits = _read_splits(run.splits)
+        backbone = Backbone.load(run.root / state["backbone"])
+        classifier = load_classifier(run.classifier)
+        if not (hasattr(classifier, "predict_proba") and hasattr(classifier, "classes_")):
+            raise ModelMismatchError(
+                f"{run.classifier}: holds a {type(classifier).__name__}, not a fitted classifier; "
+                "recreate the session with OnlineSession.create"
+            )
+        session = cls(run, splits, backbone, classifier, state, progress=progress)
+        session._embed_all()
+        return session
+
+    # -- state -------------------------------------------------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.classifier.classes_]
+
+    @property
+    def round(self) -> int:
+        return int(self._state["round"])
+
+    @property
+    def seed(self) -> int:
+        return int(self._state["seed"])
+
+    def _save_state(self) -> None:
+        _atomic_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
+
+    def _cache_dir(self, backbone: Backbone) -> str:
+        return f"{backbone.recipe}-{backbone.fingerprint[:16]}"
+
+    def _rows(self, split: str) -> pd.DataFrame:
+        return self.splits[self.splits["split"] == split]
+
+    def _embed_all(self) -> None:
+        cache = EmbeddingCache.for_backbone(self.run.embeddings / self._state["embeddings"], self.backbone)
+        df = self.splits
+        res = embed_cached(list(df["path"]), list(df["sha256"]), self.backbone, cache, progress=self.progress)
+        self.embedding_stats = res.summary()
+        for split in ("train", "holdout", "test"):
+            self._emb[split] = res.embeddings[(df["split"] == split).to_numpy()]
+        self._proba.clear()
+
+    def embeddings(self, split: str = "test") -> np.ndarray:
+        """The cached embeddings of a split, rows in :meth:`predictions` order."""
+        return self._emb[split]
+
+    def _template(self) -> Any:
+        return make_classifier(hidden=self._state["hidden"], seed=self.seed)
+
+    # -- predictions and selection -----------------------------------------------------------------------------
+    def _proba_of(self, split: str, classifier: Any = None) -> np.ndarray:
+        if classifier is not None:
+            return np.asarray(classifier.predict_proba(self._emb[split]))
+        if split not in self._proba:
+            self._proba[split] = np.asarray(self.classifier.predict_proba(self._emb[split]))
+        return self._proba[split]
+
+    def predictions(self, split: str = "test") -> pd.DataFrame:
+        """One row per image of ``split``: path, sha256, label (true, may be empty), mask_path, pred, confidence,
+        and ``p_<class>`` per class."""
+        if split not in ("train", "holdout", "test"):
+            raise ValueError(f"split must be train, holdout or test, got {split!r}")
+        rows = self._rows(split)
+        p = self._proba_of(split)
+        out = pd.DataFrame(
+            {
+                "path": rows["path"].to_numpy(),
+                "sha256": rows["sha256"].to_numpy(),
+                "label": rows["label"].to_numpy(),
+                "mask_path": rows["mask_path"].to_numpy(),
+                "pred": np.asarray(self.classes)[p.argmax(axis=1)],
+                "confidence": p.max(axis=1),
+            }
+        )
+        for j, c in enumerate(self.classes):
+            out[f"p_{c}"] = p[:, j]
+        return out
+
+    def select(
+        self,
+        *,
+        strategy: Strategy = "band",
+        threshold: float = 0.05,
+        budget: int | None = None,
+        seed: int | None = None,
+        exclude: Iterable[Sha256] = (),
+    ) -> pd.DataFrame:
+        """Test images for the expert, most uncertain first: :meth:`predictions` rows plus ``score`` and ``rank``
+        (1 = first). ``exclude`` drops images already labelled. See :mod:`olkit.online.select` for the strategies."""
+        pred = self.predictions("test")
+        skip = set(exclude)
+        if skip:
+            pred = pred[~pred["sha256"].isin(skip)].reset_index(drop=True)
+        p = pred[[f"p_{c}" for c in self.classes]].to_numpy()
+        nov = self.novelty(pred["sha256"], labelled=skip) if strategy in NEEDS_NOVELTY else None
+        sel = select(
+            p,
+            strategy=strategy,
+            threshold=threshold,
+            budget=budget,
+            seed=self.seed + self.round if seed is None else seed,
+            novelty=nov,
+        )
+        out = pred.iloc[sel.indices].reset_index(drop=True)
+        out["score"] = sel.scores
+        out["rank"] = np.arange(1, len(out) + 1)
+        return out
+
+    def _novelty_space(self, x: np.ndarray) -> np.ndarray:
+        """Embeddings as the classifier sees them (its fitted scaler), else standardised by the train split."""
+        scaler = getattr(self.classifier, "named_steps", {}).get("scaler")
+        if scaler is not None and hasattr(scaler, "transform"):
+            return np.asarray(scaler.transform(x))
+        mu, sd = self._emb["train"].mean(axis=0), self._emb["train"].std(axis=0) + 1e-8
+        return (x - mu) / sd
+
+    def novelty(
+        self, sha256s: Iterable[Sha256], *, labelled: Iterable[Sha256] = (), k: int = 10
+    ) -> np.ndarray:
+        """Novelty (:func:`olkit.online.select.novelty`) of test images against the train split plus ``labelled`` test
+        images: how far each lies from the nearest ``k`` images the classifier has labels for."""
+        test = self._rows("test")
+        pos = {s: i for i, s in enumerate(test["sha256"])}
+        query = [pos[s] for s in sha256s]
+        done = [pos[s] for s in labelled if s in pos]
+        ref = (
+            self._emb["train"] if not done else np.concatenate([self._emb["train"], self._emb["test"][done]])
+        )
+        return novelty(self._novelty_space(self._emb["test"][query]), self._novelty_space(ref), k=k)
+
+    def holdout_metrics(self) -> Metrics:
+        """Metrics of the current classifier on the holdout half."""
+        return evaluate(self._rows("holdout")["label"], self._proba_of("holdout"), self.classes)
+
+    def simulated_labels(self, sha256s: Iterable[Sha256]) -> dict[Sha256, ClassName]:
+        """The simulated expert: the true labels of these images (from the splits)."""
+        truth = dict(zip(self.splits["sha256"], self.splits["label"]))
+        out: dict[Sha256, ClassName] = {}
+        for s in sha256s:
+            if s not in truth:
+                raise KeyError(f"{s} is not an image of this session ({self.run.splits})")
+            if not truth[s]:
+                raise ValueError(
+                    f"{s} has no true label in {self.run.splits}: the simulated expert cannot answer"
+                )
+            out[s] = truth[s]
+        return out
+
+    # -- retraining --------------------------------------------------------------------------------------------
+    def _check_labels(self, labels: Mapping[Sha256, ClassName], mode: Mode) -> dict[Sha256, ClassName]:
+        split_of = dict(zip(self.splits["sha256"], self.splits["split"]))
+        clean: dict[Sha256, ClassName] = {}
+        for sha, lab in labels.items():
+            lab = str(lab).strip()
+            if not lab:
+                continue
+            where = split_of.get(sha)
+            if where is None:
+                raise KeyError(f"label for {sha}: not an image of this session ({self.run.splits})")
+            if where != "test":
+                raise ValueError(
+                    f"label for {sha}: that image is in the {where} split; only test images are relabelled "
+                    "(holdout labels would leak into the measurement)"
+                )
+            if mode == "original" and lab not in self.classes:
+                raise ModelMismatchError(
+                    f"label {lab!r} for {sha} is not a class of the classifier ({self.classes}); "
+                    "the original's warm start cannot add a class: use mode='refit'"
+                )
+            clean[sha] = lab
+        if not clean:
+            raise ValueError(
+                "no labels given: label some images first (session.select, then the relabel grid)"
+            )
+        return clean
+
+    @property
+    def _base_file(self) -> Path:
+        return self.run.models / "classifier-base.skops"
+
+    def _base_for(self, emb: dict[str, np.ndarray]) -> Any:
+        """The classifier fitted on the train set alone for these embeddings (saved for the current ones)."""
+        if self._base is not None and self._base[0] is emb["train"]:
+            return self._base[1]
+        current = emb is self._emb
+        if (
+            current
+            and self._base_file.is_file()
+            and self._state.get("base_embeddings") == self._state["embeddings"]
+        ):
+            fitted = load_classifier(self._base_file)
+        else:
+            fitted = fit_classifier(self._template(), emb["train"], list(self._rows("train")["label"]))
+            if current:
+                save_classifier(fitted, self._base_file)
+                self._state["base_embeddings"] = self._state["embeddings"]
+        self._base = (emb["train"], fitted)
+        return fitted
+
+    def _fit_with(
+        self,
+        mode: Mode,
+        labels: Mapping[Sha256, ClassName],
+        new_weight: float | None,
+        emb: dict[str, np.ndarray] | None = None,
+        *,
+        warm: bool = True,
+        epochs: int | None = None,
+        faithful: bool = True,
+    ) -> tuple[Any, float | None]:
+        emb = self._emb if emb is None else emb
+        test = self._rows("test")
+        pos = {s: i for i, s in enumerate(test["sha256"])}
+        idx = np.array([pos[s] for s in labels], dtype=int)
+        x_new = emb["test"][idx]
+        y_new = [labels[s] for s in labels]
+        if mode == "original":
+            return continue_fit(self._base_for(emb), x_new, y_new, epochs=epochs, faithful=faithful), None
+        if mode != "refit":
+            raise ValueError(f"mode must be 'refit' or 'original', got {mode!r}")
+        train = self._rows("train")
+        n_train, n_new = len(train), len(idx)
+        w = float(new_weight) if new_weight is not None else NEW_WEIGHT
+        x = np.concatenate([emb["train"], x_new])
+        y = [*train["label"], *y_new]
+        weight = np.concatenate([np.ones(n_train), np.full(n_new, w)])
+        base = self._base_for(emb) if warm else None
+        if base is not None and set(y_new) <= {str(c) for c in base.classes_}:
+            clf = continue_fit(
+                base, x, y, epochs=epochs or REFIT_EPOCHS, faithful=False, sample_weight=weight
+            )
+            return clf, w
+        return fit_classifier(self._template(), x, y, sample_weight=weight), w
+
+    def _metrics_with(self, classifier: Any, emb: dict[str, np.ndarray] | None = None) -> Metrics:
+        emb = self._emb if emb is None else emb
+        p = np.asarray(classifier.predict_proba(emb["holdout"]))
+        return evaluate(self._rows("holdout")["label"], p, [str(c) for c in classifier.classes_])
+
+    def _train_accuracy(self, classifier: Any) -> float:
+        train = self._rows("train")
+        pred = np.asarray(classifier.predict(self._emb["train"])).astype(str)
+        return float(np.mean(pred == train["label"].to_numpy()))
+
+    def retrain(
+        self,
+        labels: Mapping[Sha256, ClassName],
+        *,
+        mode: Mode = "refit",
+        new_weight: float | None = None,
+        finetune: bool = False,
+        controls: bool = True,
+        finetune_epochs: int = 1,
+        warm: bool = True,
+        epochs: int | None = None,
+        random_repeats: int = RANDOM_REPEATS,
+        faithful: bool = True,
+    ) -> RoundResult:
+        """Run one round with ``labels`` ({sha256: class} of test images) and return its result.
+
+        Measures the holdout before and after, retrains as ``mode`` says (module docstring), optionally
+        fine-tunes the conv base first, runs the random and ceiling controls, saves the classifier
+        (``models/classifier.skops`` and a copy per round) and appends the round to ``history.jsonl``.
+
+        Parameters
+        ----------
+        labels
+            Every label so far (the store's ``current()``), keyed by image sha256.
+        mode
+            ``"refit"`` or ``"original"``.
+        new_weight
+            Sample weight of each new label in ``"refit"`` (default 10; a train image weighs 1).
+        finetune
+            Fine-tune the conv base on the labelled images (``finetune_epochs``) and re-embed.
+        controls
+            Also measure the random and ceiling controls (same mode and weighting).
+        finetune_epochs
+            Epochs of conv-base fine-tuning when ``finetune``.
+        warm
+            ``"refit"`` continues from the train-only classifier (scaler kept, ``epochs`` or 10 epochs over
+            train ∪ labelled, fast) instead of fitting a fresh one to convergence (``warm=False``, the clean but
+            slow way: tens of seconds on 10,000 embeddings on two cores). A new class always fits a fresh one.
+        epochs
+            Epochs of the second fit (``"original"``: as ``max_iter``; ``"refit"``: default 10 when warm).
+        random_repeats
+            Random draws for the random control (default 5; their mean is :attr:`RoundResult.random_accuracy`).
+        faithful
+            ``"original"`` only: keep scikit-learn's carried-over stopping state (one epoch, as the original ran);
+            ``False`` trains on the relabeled images until the loss stops improving.
+        """
+        t0 = time.perf_counter()
+        clean = self._check_labels(labels, mode)
+        before = self.holdout_metrics()
+        train_before = self._train_accuracy(self.classifier)
+        old_emb = dict(self._emb)
+        if finetune:
+            test = self._rows("test").set_index("sha256")
+            paths = [test.loc[s, "path"] for s in clean]
+            finetune_backbone(
+                self.backbone,
+                paths,
+                list(clean.values()),
+                epochs=finetune_epochs,
+                seed=self.seed + self.round,
+            )
+            name = f"backbone-round{self.round + 1:03d}.keras"
+            self.backbone.save(self.run.models / name)
+            self._state["backbone"] = f"models/{name}"
+            self._state["embeddings"] = self._cache_dir(self.backbone)
+            self._embed_all()
+        fit = {"warm": warm, "epochs": epochs, "faithful": faithful}
+        clf, w = self._fit_with(mode, clean, new_weight, **fit)  # type: ignore[arg-type]
+        after = self._metrics_with(clf)
+        seconds = time.perf_counter() - t0
+        train_after = self._train_accuracy(clf)
+
+        t1 = time.perf_counter()
+        rnd: Metrics | None = None
+        ceil: Metrics | None = None
+        rnd_accs: list[float] = []
+        if controls:
+            test = self._rows("test")
+            known = test[test["label"] != ""]
+            if len(known) == len(test):
+                emb = old_emb  # with fine-tuning, the controls stay classifier-only (embeddings before it)
+                rng = np.random.default_rng(self.seed + 1000 + self.round)
+                all_labels = dict(zip(known["sha256"], known["label"]))
+                try:
+                    for _ in range(max(1, random_repeats)):
+                        pick = rng.choice(len(known), size=min(len(clean), len(known)), replace=False)
+                        rnd_labels = dict(zip(known["sha256"].iloc[pick], known["label"].iloc[pick]))
+                        rnd_clf = self._fit_with(mode, rnd_labels, new_weight, emb, **fit)[0]  # type: ignore[arg-type]
+                        m = self._metrics_with(rnd_clf, emb)
+                        rnd = rnd or m
+                        rnd_accs.append(m.accuracy)
+                    ceil_clf = self._fit_with(mode, all_labels, new_weight, emb, **fit)[0]  # type: ignore[arg-type]
+                    ceil = self._metrics_with(ceil_clf, emb)
+                except ModelMismatchError:
+                    rnd = ceil = None  # "original" cannot learn a class that only the controls bring in
+                    rnd_accs = []
+        control_seconds = time.perf_counter() - t1
+
+        self.classifier = clf
+        self._proba.clear()
+        self._state["round"] = self.round + 1
+        round_file = self.run.models / f"classifier-round{self.round:03d}.skops"
+        save_classifier(clf, round_file)
+        save_classifier(clf, self.run.classifier)
+        self._state["classes"] = self.classes
+        self._save_state()
+        result = RoundResult(
+            round=self.round,
+            mode=mode,
+            finetune=finetune,
+            labels_used=len(clean),
+            new_weight=w,
+            before=before,
+            after=after,
+            random=rnd,
+            ceiling=ceil,
+            train_acc_before=train_before,
+            train_acc_after=train_after,
+            seconds=seconds,
+            control_seconds=control_seconds,
+            classifier_file=str(round_file.relative_to(self.run.root)),
+            when=_now(),
+            random_accuracies=tuple(rnd_accs),
+        )
+        with open(self.run.history, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(result.to_dict()) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return result
+
+    # -- history -----------------------------------------------------------------------------------------------
+    def rounds(self) -> list[RoundResult]:
+        """Every round so far, from ``history.jsonl``."""
+        if not self.run.history.is_file():
+            return []
+        lines = self.run.history.read_text(encoding="utf-8").splitlines()
+        return [RoundResult.from_dict(json.loads(line)) for line in lines if line.strip()]
+
+    def history(self) -> pd.DataFrame:
+        """One row per round: mode, labels used, holdout accuracy before/after, random, ceiling, old-data
+        accuracy, gap recovered, seconds."""
+        rows = []
+        for r in self.rounds():
+            rows.append(
+                {
+                    "round": r.round,
+                    "mode": r.mode,
+                    "finetune": r.finetune,
+                    "labels_used": r.labels_used,
+                    "new_weight": r.new_weight,
+                    "holdout_acc_before": r.before.accuracy,
+                    "holdout_acc_after": r.after.accuracy,
+                    "holdout_bal_acc_after": r.after.balanced_accuracy,
+                    "random_acc_after": r.random_accuracy,
+                    "ceiling_acc": None if r.ceiling is None else r.ceiling.accuracy,
+                    "gap_recovered": r.gap_recovered,
+                    "train_acc_before": r.train_acc_before,
+                    "train_acc_after": r.train_acc_after,
+                    "seconds": r.seconds,
+                    "control_seconds": r.control_seconds,
+                    "when": r.when,
+                }
+            )
+        cols = ["round", "mode", "finetune", "labels_used", "new_weight", "holdout_acc_before", "holdout_acc_after",
+                "holdout_bal_acc_after", "random_acc_after", "ceiling_acc", "gap_recovered", "train_acc_before",
+                "train_acc_after", "seconds", "control_seconds", "when"]  # fmt: skip
+        return pd.DataFrame(rows, columns=cols)
+
+    def __repr__(self) -> str:
+        counts = self.splits["split"].value_counts().to_dict()
+        return (
+            f"OnlineSession({self.run.root}, classes={self.classes}, round={self.round}, "
+            f"train={counts.get('train', 0)}, holdout={counts.get('holdout', 0)}, test={counts.get('test', 0)})"
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A tiny real session
+# --------------------------------------------------------------------------------------------------------------
+
+
+def make_tiny_session(
+    root: PathLike,
+    *,
+    n_train: int = 40,
+    n_new: int = 24,
+    size: int = 48,
+    seed: int = 0,
+    progress: bool = False,
+) -> OnlineSession:
+    """A small, real :class:`OnlineSession` for tests and demos, built in a few seconds.
+
+    Writes ``n_train`` + ``n_new`` patches of :func:`olkit.data.synth.render_bsd_patch` with their masks (classes
+    ``"0"``/``"1"``; the new set with the wear and soiling shift) under ``root/images``, splits the new ones half holdout, half test, builds an untrained compact
+    backbone at ``size`` x ``size`` and creates the session in ``root/run``.
+    """
+    import cv2
+
+    from olkit.data.synth import render_bsd_patch
+
+    root = Path(root)
+    rows = []
+    for set_name, n, shift in (("data_train", n_train, 0.0), ("data_new", n_new, 1.0)):
+        for i in range(n):
+            label = i % 2
+            rng = np.random.default_rng([seed, 1 if shift else 0, i])
+            img, mask = render_bsd_patch(rng, pitting=bool(label), shift=shift, size=size)
+            path = root / "images" / set_name / str(label) / f"{set_name}_{i:04d}.png"
+            mask_path = root / "images" / "masks" / set_name / f"{set_name}_{i:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mask_path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(mask_path), mask)
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            split = "train" if set_name == "data_train" else ("holdout" if (i // 2) % 2 == 0 else "test")
+            rows.append(
+                {
+                    "path": path.resolve().as_posix(),
+                    "sha256": sha,
+                    "label": str(label),
+                    "split": split,
+                    "source": "synthetic",
+                    "width": size,
+                    "height": size,
+                    "mask_path": mask_path.resolve().as_posix(),
+                    "group": sha,
+                }
+            )
+    splits = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    backbone = build_backbone("compact", classes=("0", "1"), size=(size, size), width=8, seed=seed)
+    return OnlineSession.create(root / "run", splits=splits, backbone=backbone, seed=seed, progress=progress)

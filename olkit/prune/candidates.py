@@ -1,0 +1,349 @@
+"""Pruning candidates over leave factors and cut depths: building, evaluating, controls, hand-over to online learning."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from olkit.classify import classify_features
+from olkit.data.io import grouped_split
+from olkit.prune.graph import conv_units
+from olkit.prune.measure import (
+    Pooling,
+    count_flops,
+    count_params,
+    extract_features,
+    feature_model,
+    time_model,
+)
+from olkit.prune.score import (
+    KeptFilters,
+    MaskSet,
+    ScoreMethod,
+    _progress,
+    _UnitProbe,
+    l1_selection,
+    random_selection,
+    score_filters,
+)
+from olkit.prune.surgery import prune_model
+from olkit.types import PathLike
+
+
+# --------------------------------------------------------------------------------------------------------------
+# candidates
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CandidateGrid:
+    """What :func:`build_candidates` makes.
+
+    Attributes
+    ----------
+    leave_factors : tuple of float
+        ``f`` values (the original swept 0.01..1.00 in steps of 0.01).
+    depths : tuple of int or None
+        Cut depths (blocks kept); None = the whole model. The original never cut.
+    methods : tuple of str
+        Mask scoring methods: "threshold", "original".
+    controls : tuple of str
+        "l1" and/or "random", made at the sizes of the first method's candidates (depth None and every depth).
+    target_class, background_class
+        See :func:`score_filters`.
+    seed : int
+        For the random control.
+    """
+
+    leave_factors: tuple[float, ...] = (0.05, 0.1, 0.15, 0.21, 0.3, 0.5, 0.75, 1.0)
+    depths: tuple[int | None, ...] = (None,)
+    methods: tuple[ScoreMethod, ...] = ("threshold",)
+    controls: tuple[str, ...] = ("l1", "random")
+    target_class: int | tuple[int, ...] = 1
+    background_class: int | tuple[int, ...] | None = None
+    seed: int = 0
+
+
+def _candidate_id(method: str, f: float, depth: int | None) -> str:
+    return f"{method}_f{f:.3f}_d{depth if depth is not None else 'all'}"
+
+
+def _atomic_save_model(model: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _atomic_write_json(doc: dict[str, Any], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def _read_complete(path: Path, source: str) -> dict[str, Any] | None:
+    """The sidecar of a finished candidate made from the same model, masks and grid, else None (redo it)."""
+    side = path.with_suffix(".json")
+    if not (path.is_file() and side.is_file()):
+        return None
+    try:
+        doc = dict(json.loads(side.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+    return doc if doc.get("complete") and doc.get("source") == source else None
+
+
+def _digest(*parts: Any) -> str:
+    """SHA-256 (first 16 hex) over arrays and JSON-able values: what a cached result was made from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            arr = np.ascontiguousarray(part)
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def build_candidates(
+    model: Any,
+    masks: MaskSet,
+    out_dir: PathLike,
+    *,
+    grid: CandidateGrid | None = None,
+    background: MaskSet | None = None,
+    preprocess: Callable[[Any], Any] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Make (or complete) every pruned candidate of ``grid`` under ``out_dir`` and return their table.
+
+    Each candidate is ``<id>.keras`` (written to a temporary file and renamed) plus ``<id>.json`` written last with
+    ``"complete": true`` and a digest of the model's weights, the masks and the grid's classes; a rerun skips
+    complete candidates with the same digest and redoes any other, so an interrupted run resumes and a changed
+    model or mask set never reuses stale candidates.
+    The full model is saved as ``full.keras``. The table (also ``candidates.csv``) has one row per candidate:
+    ``id, method, leave_factor, depth, params, gflop, path`` plus ``kept`` (filters kept per layer, JSON).
+    """
+    grid = grid or CandidateGrid()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    source = _digest(
+        *model.get_weights(),
+        model.to_json(),
+        masks.images,
+        masks.masks,
+        [grid.target_class, grid.background_class, grid.seed],
+        *([background.images, background.masks] if background is not None else []),
+    )
+    full_path = out / "full.keras"
+    if _read_complete(full_path, source) is None:
+        _atomic_save_model(model, full_path)
+        _atomic_write_json(
+            {
+                "id": "full",
+                "method": "full",
+                "leave_factor": 1.0,
+                "depth": None,
+                "params": count_params(model),
+                "gflop": count_flops(model),
+                "kept": {u.name: u.filters for u in conv_units(model)},
+                "source": source,
+                "complete": True,
+            },
+            full_path.with_suffix(".json"),
+        )
+    rows.append({**json.loads(full_path.with_suffix(".json").read_text()), "path": str(full_path)})
+    probe: _UnitProbe | None = None
+    n_ctrl = len(grid.controls)
+    total = len(grid.leave_factors) * len(grid.depths) * (len(grid.methods) + n_ctrl)
+    bar = _progress(range(total), enabled=progress, desc="candidates")
+    bar_it = iter(bar)
+    for f in grid.leave_factors:
+        for m_i, method in enumerate(grid.methods):
+            selection: KeptFilters | None = None
+            todo = []
+            for depth in grid.depths:
+                jobs = [(f"mask-{method}", depth)]
+                if m_i == 0:
+                    jobs += [(c, depth) for c in grid.controls]
+                todo.extend(jobs)
+            for kind, depth in todo:
+                cid = _candidate_id(kind, f, depth)
+                path = out / f"{cid}.keras"
+                doc = _read_complete(path, source)
+                if doc is None:
+                    if selection is None:
+                        probe = probe or _UnitProbe(model)
+                        selection = score_filters(
+                            model,
+                            masks,
+                            leave_factor=f,
+                            method=method,
+                            target_class=grid.target_class,
+                            background_class=grid.background_class,
+                            background=background,
+                            preprocess=preprocess,
+                            _probe=probe,
+                        )
+                    if kind == "l1":
+                        sel = l1_selection(model, selection.sizes())
+                    elif kind == "random":
+                        sel = random_selection(model, selection.sizes(), seed=grid.seed + round(f * 1000))
+                    else:
+                        sel = selection
+                    pruned = prune_model(model, sel, depth=depth, name=cid.replace(".", "_"))
+                    _atomic_save_model(pruned, path)
+                    doc = {
+                        "id": cid,
+                        "method": kind,
+                        "leave_factor": float(f),
+                        "depth": depth,
+                        "params": count_params(pruned),
+                        "gflop": count_flops(pruned),
+                        "kept": {k: len(v) for k, v in sel.keep.items()},
+                        "keep": {k: v.tolist() for k, v in sel.keep.items()},
+                        "source": source,
+                        "complete": True,
+                    }
+                    _atomic_write_json(doc, path.with_suffix(".json"))
+                rows.append({**doc, "path": str(path)})
+                next(bar_it, None)
+    if hasattr(bar, "close"):
+        bar.close()
+    table = pd.DataFrame(rows)
+    table = table.drop(columns=["keep", "complete"], errors="ignore")
+    table["kept"] = table["kept"].map(json.dumps)
+    table.to_csv(out / "candidates.csv", index=False)
+    return table
+
+
+def evaluate_candidates(
+    candidates: pd.DataFrame | PathLike,
+    images: npt.NDArray[Any],
+    labels: Sequence[Any] | npt.NDArray[Any],
+    *,
+    groups: Sequence[Any] | npt.NDArray[Any] | None = None,
+    pooling: Pooling = "flatten",
+    classifiers: Sequence[Literal["logreg", "mlp"]] = ("logreg", "mlp"),
+    test_size: float = 0.25,
+    seed: int = 0,
+    time_batches: Sequence[int] = (1, 32),
+    repeats: int = 5,
+    preprocess: Callable[[Any], Any] | None = None,
+    out_csv: PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Evaluate every candidate the same way and return the table of figures.
+
+    For each candidate: features of ``images`` (flattened as the original, or pooled), the original's
+    LogisticRegression grid search and an MLP trained on a train part and scored on a held-out part split by
+    ``groups`` (source image), time at batch 1 and 32 (``ms_b1``, ``ms_b32``: median of ``repeats`` after warm-up),
+    parameters and GFLOP. Columns ``acc``, ``f1``, ``auc`` (and ``cv_acc``: cross-validated on the train part, to
+    choose by) are those of the first classifier; every classifier also has ``acc_<name>``, ``f1_<name>``,
+    ``auc_<name>``. With ``out_csv``, rows already evaluated there (same candidate id and digest, same images,
+    labels and settings) are reused, so an interrupted evaluation resumes.
+    """
+    import keras
+
+    table = (
+        pd.read_csv(Path(candidates) / "candidates.csv")
+        if not isinstance(candidates, pd.DataFrame)
+        else candidates
+    )
+    y = np.asarray(labels)
+    train, test = grouped_split(y, groups, test_size=test_size, seed=seed)
+    eval_key = _digest(
+        np.asarray(images),
+        y,
+        np.asarray(groups) if groups is not None else None,
+        [pooling, list(classifiers), test_size, seed, list(time_batches)],
+    )
+    done: dict[str, dict[str, Any]] = {}
+    if out_csv is not None and Path(out_csv).is_file():
+        prev = pd.read_csv(out_csv)
+        if "eval_key" in prev.columns:
+            done = {
+                f"{r['id']}:{r.get('source', '')}": dict(r)
+                for _, r in prev.iterrows()
+                if r["eval_key"] == eval_key
+            }
+    rows = []
+    for _, row in _progress(list(table.iterrows()), enabled=progress, desc="evaluating"):
+        cid = str(row["id"])
+        key = f"{cid}:{row.get('source', '')}"
+        if key in done:
+            rows.append(done[key])
+            continue
+        model = keras.models.load_model(row["path"], safe_mode=True, compile=False)
+        rec: dict[str, Any] = dict(row)
+        # timed first: right after a scikit-learn fit, its BLAS threads still spin and slow TensorFlow down
+        for b in time_batches:
+            rec[f"ms_b{b}"] = time_model(model, batch=b, repeats=repeats, pooling=pooling)
+        feats = extract_features(model, images, pooling=pooling, preprocess=preprocess)
+        for i, clf in enumerate(classifiers):
+            metrics = classify_features(feats, y, train, test, classifier=clf, seed=seed)
+            for k, v in metrics.items():
+                rec[f"{k}_{clf}"] = v
+                if i == 0:
+                    rec[k] = v
+        rec["feature_dim"] = int(feats.shape[1])
+        rec["n_train"], rec["n_test"] = len(train), len(test)
+        rec["eval_key"] = eval_key
+        rows.append(rec)
+        if out_csv is not None:
+            pd.DataFrame(rows).to_csv(out_csv, index=False)
+    result = pd.DataFrame(rows)
+    full = result[result["method"] == "full"]
+    if len(full):
+        result["params_ratio"] = result["params"] / float(full["params"].iloc[0])
+    if out_csv is not None:
+        result.to_csv(out_csv, index=False)
+    return result
+
+
+def as_backbone(
+    model: Any | PathLike,
+    *,
+    pooling: Pooling = "avg",
+    scale: float = 1.0,
+    offset: float = 0.0,
+    recipe: str = "pruned",
+) -> Any:
+    """Turn a (pruned) conv model into an :class:`olkit.models.conv_base.Backbone` for the online-learning session.
+
+    The pooling head is appended so the backbone's embedding layer yields one vector per image (global average by
+    default: a flattened map ties the embedding to the input size). ``scale``/``offset`` map the uint8 pixels to
+    the model's input; the default (1, 0) feeds raw 0..255 as the zoo's models expect (they rescale inside).
+    """
+    import keras
+
+    from olkit.models.conv_base import Backbone, Preprocessing
+
+    net: Any = (
+        model if hasattr(model, "layers") else keras.models.load_model(model, safe_mode=True, compile=False)
+    )
+    fm = feature_model(net, pooling=pooling) if len(net.output_shape) == 4 else net
+    # rebuilt from its config, so that weight paths read as after a save/load and the fingerprint survives one
+    fresh = type(fm).from_config(fm.get_config())
+    fresh.set_weights(fm.get_weights())
+    fm = fresh
+    h, w = (int(d) for d in net.input_shape[1:3])
+    # the zoo's models rescale inside (raw 0..255 in); a user model without a Rescaling layer may need other values
+    preprocessing = Preprocessing(size=(h, w), color="rgb", scale=scale, offset=offset)
+    return Backbone(fm, embedding_layer=fm.layers[-1].name, preprocessing=preprocessing, recipe=recipe)

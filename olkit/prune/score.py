@@ -1,0 +1,329 @@
+"""Mask-guided filter scores (the original's uint8-cast IoU, or per-filter thresholds) and the kept filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from olkit.errors import DataNotFoundError, UnprunableModelError
+from olkit.prune.graph import KeepMap, KeptFilters, conv_units, layer_chain
+from olkit.prune.surgery import _zeroed_weights
+from olkit.types import PathLike
+
+ScoreMethod: TypeAlias = Literal["original", "threshold"]
+"""How activation maps are binarised before the IoU with the mask (see the module docstring)."""
+
+
+FTL_CLASSES: dict[int, str] = {1: "Crack", 2: "Pore", 3: "Dirt", 4: "Background"}
+"""The original labeler's class values."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------------------------
+def _uint8_cast(x: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """numpy's float-to-uint8 ``astype`` on x86 (truncate toward zero, keep the low byte), made deterministic."""
+    return (np.trunc(np.nan_to_num(x)).astype(np.int64) & 0xFF).astype(np.uint8)
+
+
+def _original_mask(mask: npt.NDArray[Any], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """The original's mask handling: ``*255`` (uint8 wrap) when its maximum is below 127, bilinear resize."""
+    seg = mask.astype(np.uint8)
+    if seg.max() < 127:
+        seg = (seg.astype(np.int64) * 255 & 0xFF).astype(np.uint8)
+    return np.asarray(cv2.resize(seg, (size[1], size[0])), dtype=np.uint8)
+
+
+def iou_original(act: npt.NDArray[Any], seg: npt.NDArray[np.uint8]) -> float:
+    """The original's ``IoU_compute``: bitwise AND/OR of the uint8-cast map and the 0..255 mask, nonzero counts."""
+    image = _uint8_cast(act)
+    union = np.count_nonzero(image | seg)
+    if union <= 0:
+        return 0.0
+    return float(np.count_nonzero(image & seg) / union)
+
+
+def _area_masks(masks: npt.NDArray[np.bool_], size: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    out = np.empty((len(masks), *size), dtype=bool)
+    for i, m in enumerate(masks):
+        out[i] = cv2.resize(m.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA) > 0
+    return out
+
+
+def layer_scores(
+    maps: npt.NDArray[np.floating[Any]],
+    masks: npt.NDArray[np.bool_],
+    *,
+    method: ScoreMethod = "threshold",
+) -> npt.NDArray[np.float64]:
+    """Mean IoU over images of every filter's binarised map with the mask.
+
+    Parameters
+    ----------
+    maps : array ``(n, h, w, filters)``
+        Activation maps of one conv unit on the scoring images.
+    masks : bool array ``(n, H, W)``
+        Where the scored class is, at image resolution.
+    method : {"threshold", "original"}
+        ``"original"``: uint8 cast, bilinear mask resize, the original's bitwise IoU.
+        ``"threshold"``: per-filter quantile threshold at the masks' coverage, area-reduced masks.
+
+    Returns
+    -------
+    array ``(filters,)``
+    """
+    n, h, w, f = maps.shape
+    if len(masks) != n:
+        raise ValueError(f"{n} activation maps but {len(masks)} masks")
+    scores = np.zeros(f, dtype=np.float64)
+    if method == "original":
+        for i in range(n):
+            seg = _original_mask(masks[i].astype(np.uint8), (h, w))
+            for j in range(f):
+                scores[j] += iou_original(maps[i, :, :, j], seg)
+        return scores / max(n, 1)
+    if method != "threshold":
+        raise ValueError(f"unknown scoring method {method!r}; use 'threshold' or 'original'")
+    small = _area_masks(masks, (h, w))
+    coverage = float(small.mean())
+    if coverage <= 0:
+        return scores
+    flat = maps.reshape(-1, f)
+    thresholds = np.quantile(flat, 1.0 - coverage, axis=0)
+    on = maps > thresholds[None, None, None, :]
+    # ties at the threshold (e.g. many exact zeros after a ReLU) are "off"; a dead filter scores 0
+    m = small[..., None]
+    inter = np.logical_and(on, m).sum(axis=(1, 2)).astype(np.float64)
+    union = np.logical_or(on, m).sum(axis=(1, 2)).astype(np.float64)
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou.mean(axis=0)
+
+
+def leave_count(filters: int, leave_factor: float) -> int:
+    """The original's ``k = round((F - 1) * f)`` (Python's round), at least 1 so that a layer never vanishes."""
+    return max(1, min(filters, round((filters - 1) * leave_factor)))
+
+
+def top_filters(scores: Sequence[float] | npt.NDArray[Any], leave_factor: float) -> npt.NDArray[np.int64]:
+    """The original's ``above_average_filters``: sort by (score, index), take the ``k`` last, return sorted.
+
+    Ties are broken as the original breaks them: the higher index wins.
+    """
+    values = [float(s) for s in scores]
+    order = [i for _, i in sorted(zip(values, range(len(values))))]
+    order.reverse()
+    return np.array(sorted(order[: leave_count(len(values), leave_factor)]), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class MaskSet:
+    """Images and their class-valued masks for scoring (the original's ``Images/`` + ``Segmented/``).
+
+    Attributes
+    ----------
+    images : uint8 array ``(n, H, W, 3)``
+        RGB images, already at the model's input size.
+    masks : uint8 array ``(n, H, W)``
+        Class values (1 Crack, 2 Pore, 3 Dirt, 4 Background, 0 nothing) at the same size.
+    names : tuple of str
+        File names (the pairing key).
+    """
+
+    images: npt.NDArray[np.uint8]
+    masks: npt.NDArray[np.uint8]
+    names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def class_masks(self, classes: int | Iterable[int]) -> npt.NDArray[np.bool_]:
+        """Boolean masks of the given class value(s)."""
+        values = [classes] if isinstance(classes, int) else list(classes)
+        return np.isin(self.masks, values)
+
+
+def load_mask_set(
+    images_dir: PathLike, segmented_dir: PathLike, *, size: int | tuple[int, int] | None = None
+) -> MaskSet:
+    """Pair ``Images/<name>`` with ``Segmented/<name>`` as the original's ``load_data`` does and load them.
+
+    Images are read as RGB; both are resized to ``size`` (masks with nearest neighbour) when given.
+    """
+    images_dir, segmented_dir = Path(images_dir), Path(segmented_dir)
+    if not images_dir.is_dir() or not segmented_dir.is_dir():
+        raise DataNotFoundError(
+            f"no mask set at {images_dir} / {segmented_dir}; label images with olkit.prune.masks.MaskLabeler or "
+            "import masks with olkit.prune.masks.import_mask_folder"
+        )
+    exts = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+    segs = {p.name: p for p in segmented_dir.iterdir() if p.suffix.lower() in exts}
+    segs_by_stem = {p.stem: p for p in segs.values()}
+    images, masks, names = [], [], []
+    for path in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in exts):
+        seg = segs.get(path.name) or segs_by_stem.get(path.stem)
+        if seg is None:
+            continue
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        msk = cv2.imread(str(seg), cv2.IMREAD_UNCHANGED)
+        if img is None or msk is None:
+            continue
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if msk.ndim == 3:
+            msk = msk[..., 0]
+        if size is not None:
+            hw = (size, size) if isinstance(size, int) else size
+            img = cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+            msk = cv2.resize(msk, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
+        images.append(img)
+        masks.append(msk.astype(np.uint8))
+        names.append(path.name)
+    if not images:
+        raise DataNotFoundError(f"no image in {images_dir} has a mask of the same name in {segmented_dir}")
+    return MaskSet(np.stack(images), np.stack(masks), tuple(names))
+
+
+def _as_model_input(images: npt.NDArray[Any], preprocess: Callable[[Any], Any] | None) -> npt.NDArray[Any]:
+    x = images.astype(np.float32)
+    return np.asarray(preprocess(x)) if preprocess is not None else x
+
+
+def _progress(iterable: Iterable[Any], *, enabled: bool, **kwargs: Any) -> Iterable[Any]:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+class _UnitProbe:
+    """A clone of the model whose weights are re-zeroed per selection, with one extractor per conv unit."""
+
+    def __init__(self, model: Any) -> None:
+        import keras
+
+        self.model = model
+        self.units = conv_units(model)
+        self.clone = keras.models.clone_model(model)
+        self.full_weights = model.get_weights()
+        self.clone.set_weights(self.full_weights)
+        chain = {layer.name: layer for layer in layer_chain(self.clone)}
+        inp = self.clone.inputs[0] if getattr(self.clone, "inputs", None) else None
+        if inp is None:
+            raise UnprunableModelError(
+                f"model {model.name!r} has no defined input; build it with keras.Input"
+            )
+        self.extractors = {u.name: keras.Model(inp, chain[u.end].output) for u in self.units}
+        self._originals = {
+            layer.name: [w.copy() for w in layer.get_weights()] for layer in layer_chain(self.clone)
+        }
+
+    def reset(self) -> None:
+        for layer in layer_chain(self.clone):
+            if self._originals[layer.name]:
+                layer.set_weights(self._originals[layer.name])
+
+    def apply(self, keep: Mapping[str, npt.NDArray[np.int64]]) -> None:
+        zeroed = _zeroed_weights(self.clone, keep)
+        for layer in layer_chain(self.clone):
+            if layer.name in zeroed:
+                layer.set_weights(zeroed[layer.name])
+
+    def maps(self, unit: str, x: npt.NDArray[Any], batch_size: int = 16) -> npt.NDArray[np.float32]:
+        ext = self.extractors[unit]
+        return np.concatenate(
+            [np.asarray(ext(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+        )
+
+
+def score_filters(
+    model: Any,
+    masks: MaskSet,
+    *,
+    leave_factor: float,
+    method: ScoreMethod = "threshold",
+    target_class: int | Sequence[int] = 1,
+    background_class: int | Sequence[int] | None = None,
+    background: MaskSet | None = None,
+    preprocess: Callable[[Any], Any] | None = None,
+    progress: bool = False,
+    _probe: _UnitProbe | None = None,
+) -> KeptFilters:
+    """Greedy mask-guided selection through the conv layers, as the original's ``make_fussy_models.py``.
+
+    Layer by layer, the activation maps of the current conv unit are computed with every earlier layer already
+    pruned (dropped filters zeroed, which equals removing them), scored against the target-class masks, and the
+    top ``k = round((F - 1) * f)`` filters are kept.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A chain of layers (see :func:`layer_chain`) taking raw RGB images (0..255) unless ``preprocess`` is given.
+    masks : MaskSet
+        Scoring images with class-valued masks at the model's input size.
+    leave_factor : float
+        ``f`` in ``k = round((F - 1) * f)``.
+    method : {"threshold", "original"}
+        Binarisation (see :func:`layer_scores`).
+    target_class : int or sequence of int
+        Class value(s) the kept filters should respond to (1 = Crack).
+    background_class : int or sequence, optional
+        The VGG16 variant of the original: also keep the top-k filters for this class (4 = Background) and take the
+        union. Scored on ``background`` when given, else on ``masks``.
+    background : MaskSet, optional
+        Separate background images (the original's ``Images/Background``).
+    preprocess : callable, optional
+        Applied to the float images before the model (when the model has no preprocessing layers).
+    progress : bool
+        Show a tqdm bar over the layers.
+    """
+    probe = _probe or _UnitProbe(model)
+    probe.reset()
+    x = _as_model_input(masks.images, preprocess)
+    target = masks.class_masks(target_class)
+    bg_x, bg_masks = None, None
+    if background_class is not None:
+        bg_set = background if background is not None else masks
+        bg_x = _as_model_input(bg_set.images, preprocess) if background is not None else x
+        bg_masks = bg_set.class_masks(background_class)
+    keep: KeepMap = {}
+    scores: dict[str, npt.NDArray[np.float64]] = {}
+    for unit in _progress(probe.units, enabled=progress, desc=f"scoring f={leave_factor:.3g}", leave=False):
+        probe.apply(keep)
+        maps = probe.maps(unit.name, x)
+        s = layer_scores(maps, target, method=method)
+        kept = top_filters(s, leave_factor)
+        if bg_masks is not None and bg_x is not None:
+            bg_maps = maps if bg_x is x else probe.maps(unit.name, bg_x)
+            kept = np.union1d(kept, top_filters(layer_scores(bg_maps, bg_masks, method=method), leave_factor))
+        keep[unit.name] = kept.astype(np.int64)
+        scores[unit.name] = s
+    probe.reset()
+    return KeptFilters(keep, scores, f"mask-{method}", float(leave_factor))
+
+
+def l1_selection(model: Any, sizes: Mapping[str, int]) -> KeptFilters:
+    """Control: per layer keep the filters with the largest L1 norm of their kernel, as many as ``sizes`` says."""
+    keep: KeepMap = {}
+    chain = {layer.name: layer for layer in layer_chain(model)}
+    for name, k in sizes.items():
+        kernel = chain[name].get_weights()[0]
+        norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
+        keep[name] = np.sort(np.argsort(-norms, kind="stable")[:k]).astype(np.int64)
+    return KeptFilters(keep, {}, "l1", float("nan"))
+
+
+def random_selection(model: Any, sizes: Mapping[str, int], *, seed: int = 0) -> KeptFilters:
+    """Control: per layer keep ``sizes[name]`` filters drawn at random (seeded)."""
+    rng = np.random.default_rng(seed)
+    units = {u.name: u for u in conv_units(model)}
+    keep = {
+        name: np.sort(rng.choice(units[name].filters, size=k, replace=False)).astype(np.int64)
+        for name, k in sizes.items()
+    }
+    return KeptFilters(keep, {}, "random", float("nan"))

@@ -1,0 +1,99 @@
+"""Selection strategies on hand-made probability tables (the band's semantics, each strategy's pick)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from olkit.online.select import NEEDS_NOVELTY, STRATEGIES, in_band, novelty, select, uncertainty
+
+
+def binary(p0: list[float]) -> np.ndarray:
+    p = np.asarray(p0, dtype=float)
+    return np.stack([p, 1 - p], axis=1)
+
+
+def test_band_is_the_originals_open_interval_on_class_0() -> None:
+    p = binary([0.005, 0.01, 0.02, 0.5, 0.97, 0.99, 0.995])
+    assert in_band(p, threshold=0.01).tolist() == [False, False, True, True, True, False, False]
+    assert in_band(p, threshold=0.05).tolist() == [False, False, False, True, False, False, False]
+    sel = select(p, strategy="band", threshold=0.01)
+    assert sel.indices.tolist() == [3, 4, 2]  # inside the band, least confident first
+    assert np.allclose(sel.scores, [0.5, 0.03, 0.02])
+
+
+def test_band_for_many_classes_uses_the_top_probability() -> None:
+    p = np.array([[0.96, 0.02, 0.02], [0.90, 0.05, 0.05], [0.4, 0.3, 0.3], [0.94, 0.06, 0.0]])
+    assert in_band(p, threshold=0.05).tolist() == [False, True, True, True]
+    assert select(p, strategy="band", threshold=0.05).indices.tolist() == [2, 1, 3]
+
+
+def test_each_strategy_picks_what_it_should() -> None:
+    # row 0: flat over three classes; row 1: two-way tie, third class empty; row 2: confident
+    p = np.array([[0.34, 0.33, 0.33], [0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.45, 0.35, 0.2]])
+    assert select(p, strategy="least_confidence", budget=1).indices.tolist() == [0]
+    assert select(p, strategy="margin", budget=1).indices.tolist() == [1]  # gap 0 beats gap 0.01
+    assert select(p, strategy="entropy", budget=1).indices.tolist() == [0]
+    ent = uncertainty(p, "entropy")
+    assert ent[0] == pytest.approx(1.0, abs=1e-3) and 0 <= ent.min() and ent.max() <= 1.0 + 1e-9
+    assert select(p, strategy="least_confidence").indices.tolist() == [0, 3, 1, 2]
+
+
+def test_random_is_seeded_and_budgeted() -> None:
+    p = binary(np.linspace(0, 1, 50).tolist())
+    a = select(p, strategy="random", budget=10, seed=1)
+    b = select(p, strategy="random", budget=10, seed=1)
+    c = select(p, strategy="random", budget=10, seed=2)
+    assert a.indices.tolist() == b.indices.tolist()
+    assert a.indices.tolist() != c.indices.tolist()
+    assert len(a) == 10 and len(set(a.indices.tolist())) == 10
+    assert np.all(np.diff(a.scores) <= 0)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_budget_and_ranking_hold_for_every_strategy(strategy: str) -> None:
+    p = binary(np.random.default_rng(0).uniform(0, 1, 40).tolist())
+    nov = np.random.default_rng(1).uniform(0, 3, 40) if strategy in NEEDS_NOVELTY else None
+    sel = select(p, strategy=strategy, budget=7, seed=0, threshold=0.05, novelty=nov)  # type: ignore[arg-type]
+    assert len(sel) <= 7
+    assert np.all(np.diff(sel.scores) <= 0)
+    assert select(p, strategy=strategy, budget=0, novelty=nov).indices.size == 0  # type: ignore[arg-type]
+
+
+def test_novelty_is_the_distance_to_the_labelled_embeddings() -> None:
+    rng = np.random.default_rng(0)
+    labelled = rng.normal(0, 1, (200, 4))
+    query = np.vstack([rng.normal(0, 1, (5, 4)), rng.normal(6, 1, (3, 4))])  # the last 3: a new pattern
+    scores = novelty(query, labelled, k=5)
+    assert scores.shape == (8,)
+    assert scores[5:].min() > scores[:5].max()
+    one = novelty(query[:1], labelled[:1], k=10)  # k larger than the reference: all of it
+    assert one[0] == pytest.approx(np.linalg.norm(query[0] - labelled[0]))
+    with pytest.raises(ValueError, match="same width"):
+        novelty(query, labelled[:, :3])
+
+
+def test_novelty_finds_confident_mistakes_and_hybrid_mixes_both() -> None:
+    # rows 0-1 uncertain but familiar; rows 2-3 confident but novel; row 4 confident and familiar
+    p = binary([0.5, 0.55, 0.99, 0.98, 0.999])
+    nov = np.array([0.1, 0.2, 5.0, 4.0, 0.05])
+    assert select(p, strategy="least_confidence", budget=2).indices.tolist() == [0, 1]
+    assert select(p, strategy="novelty", budget=2, novelty=nov).indices.tolist() == [2, 3]
+    hybrid = select(p, strategy="hybrid", novelty=nov)
+    assert hybrid.indices[-1] == 4  # neither uncertain nor novel: last
+    assert set(hybrid.indices[:4].tolist()) == {0, 1, 2, 3}
+    assert np.all((hybrid.scores > 0) & (hybrid.scores <= 1))
+    assert uncertainty(p, "hybrid", novelty=nov).tolist() == pytest.approx([0.7, 0.7, 0.7, 0.7, 0.2])
+    with pytest.raises(ValueError, match="needs novelty scores"):
+        select(p, strategy="hybrid")
+    with pytest.raises(ValueError, match="one score per row"):
+        select(p, strategy="novelty", novelty=nov[:3])
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        select(binary([0.5]), strategy="nope")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="threshold"):
+        in_band(binary([0.5]), threshold=0.7)
+    with pytest.raises(ValueError, match="shape"):
+        select(np.ones(3))
