@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "olkit needs Python 3.11 ($(PY) not found); set PY=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# olkit moved from tensorflow-cpu to tensorflow (the same modules): an older venv must drop the first
+	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
