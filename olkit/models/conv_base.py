@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from olkit.errors import ImageReadError, ModelMismatchError
+from olkit.models.flops import count_flops
 from olkit.types import ClassName, ImageArray, PathLike
 
 Recipe = Literal["compact", "original"]
@@ -49,7 +50,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_backbone",
-    "count_flops",
     "load_image_any",
     "train_backbone",
 ]
@@ -204,7 +204,7 @@ class Backbone:
 
     @property
     def gflop_per_image(self) -> float:
-        """Multiply-adds x 2 of one image through the encoder, in GFLOP (convolutions and dense layers)."""
+        """GFLOP of one image through the encoder (:func:`olkit.models.flops.count_flops` / 1e9)."""
         return count_flops(self.encoder) / 1e9
 
     # -- identity ----------------------------------------------------------------------------------------------
@@ -546,41 +546,6 @@ def build_backbone(
     raise ValueError(
         f"unknown recipe {recipe!r}: use 'compact' or 'original' (or Backbone.from_keras for a user model)"
     )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# FLOPs
-# --------------------------------------------------------------------------------------------------------------
-
-
-def count_flops(model: Any) -> float:
-    """FLOPs (2 x multiply-adds) of one sample through ``model``'s convolution, depthwise and dense layers."""
-    from keras import layers
-
-    total = 0.0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2DTranspose):
-            kh, kw = layer.kernel_size
-            cin = layer.input.shape[-1]
-            h, w = layer.input.shape[1:3]
-            total += 2.0 * h * w * cin * kh * kw * layer.filters
-        elif isinstance(layer, layers.DepthwiseConv2D):
-            kh, kw = layer.kernel_size
-            oh, ow, oc = layer.output.shape[1:4]
-            total += 2.0 * oh * ow * oc * kh * kw
-        elif isinstance(layer, layers.SeparableConv2D):
-            kh, kw = layer.kernel_size
-            cin = layer.input.shape[-1]
-            oh, ow, oc = layer.output.shape[1:4]
-            total += 2.0 * oh * ow * cin * layer.depth_multiplier * (kh * kw + oc)
-        elif isinstance(layer, layers.Conv2D):
-            kh, kw = layer.kernel_size
-            cin = layer.input.shape[-1] // max(layer.groups, 1)
-            oh, ow, oc = layer.output.shape[1:4]
-            total += 2.0 * oh * ow * oc * kh * kw * cin
-        elif isinstance(layer, layers.Dense):
-            total += 2.0 * float(np.prod(layer.input.shape[1:])) * layer.units
-    return total
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -16,15 +16,10 @@ import pandas as pd
 
 from olkit.classify import classify_features
 from olkit.data.io import grouped_split
+from olkit.models.flops import CONVENTION as FLOPS_CONVENTION
+from olkit.models.flops import count_flops, count_params
 from olkit.prune.graph import conv_units
-from olkit.prune.measure import (
-    Pooling,
-    count_flops,
-    count_params,
-    extract_features,
-    feature_model,
-    time_model,
-)
+from olkit.prune.measure import Pooling, extract_features, feature_model, time_model
 from olkit.prune.score import (
     KeptFilters,
     MaskSet,
@@ -105,6 +100,19 @@ def _read_complete(path: Path, source: str) -> dict[str, Any] | None:
     return doc if doc.get("complete") and doc.get("source") == source else None
 
 
+def _with_counts(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``doc`` with ``params`` and ``gflop`` of the model at ``path`` under today's FLOP convention (a sidecar
+    written under another one is recounted and rewritten; the model itself is not rebuilt)."""
+    if doc.get("flops") == FLOPS_CONVENTION:
+        return doc
+    import keras
+
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    doc = {**doc, "params": count_params(model), "gflop": count_flops(model) / 1e9, "flops": FLOPS_CONVENTION}
+    _atomic_write_json(doc, path.with_suffix(".json"))
+    return doc
+
+
 def _digest(*parts: Any) -> str:
     """SHA-256 (first 16 hex) over arrays and JSON-able values: what a cached result was made from."""
     import hashlib
@@ -161,14 +169,16 @@ def build_candidates(
                 "leave_factor": 1.0,
                 "depth": None,
                 "params": count_params(model),
-                "gflop": count_flops(model),
+                "gflop": count_flops(model) / 1e9,
+                "flops": FLOPS_CONVENTION,
                 "kept": {u.name: u.filters for u in conv_units(model)},
                 "source": source,
                 "complete": True,
             },
             full_path.with_suffix(".json"),
         )
-    rows.append({**json.loads(full_path.with_suffix(".json").read_text()), "path": str(full_path)})
+    full_doc = _with_counts(json.loads(full_path.with_suffix(".json").read_text()), full_path)
+    rows.append({**full_doc, "path": str(full_path)})
     probe: _UnitProbe | None = None
     n_ctrl = len(grid.controls)
     total = len(grid.leave_factors) * len(grid.depths) * (len(grid.methods) + n_ctrl)
@@ -215,19 +225,22 @@ def build_candidates(
                         "leave_factor": float(f),
                         "depth": depth,
                         "params": count_params(pruned),
-                        "gflop": count_flops(pruned),
+                        "gflop": count_flops(pruned) / 1e9,
+                        "flops": FLOPS_CONVENTION,
                         "kept": {k: len(v) for k, v in sel.keep.items()},
                         "keep": {k: v.tolist() for k, v in sel.keep.items()},
                         "source": source,
                         "complete": True,
                     }
                     _atomic_write_json(doc, path.with_suffix(".json"))
+                else:
+                    doc = _with_counts(doc, path)
                 rows.append({**doc, "path": str(path)})
                 next(bar_it, None)
     if hasattr(bar, "close"):
         bar.close()
     table = pd.DataFrame(rows)
-    table = table.drop(columns=["keep", "complete"], errors="ignore")
+    table = table.drop(columns=["keep", "complete", "flops"], errors="ignore")
     table["kept"] = table["kept"].map(json.dumps)
     table.to_csv(out / "candidates.csv", index=False)
     return table
@@ -287,8 +300,8 @@ def evaluate_candidates(
     for _, row in _progress(list(table.iterrows()), enabled=progress, desc="evaluating"):
         cid = str(row["id"])
         key = f"{cid}:{row.get('source', '')}"
-        if key in done:
-            rows.append(done[key])
+        if key in done:  # the candidate's own columns (params, gflop, path) as they are now
+            rows.append({**done[key], **dict(row)})
             continue
         model = keras.models.load_model(row["path"], safe_mode=True, compile=False)
         rec: dict[str, Any] = dict(row)

@@ -1,4 +1,4 @@
-"""Measuring a model: parameters, FLOPs, feature extraction and the one timing path."""
+"""Measuring a model: feature extraction and the one timing path (parameters and FLOPs: :mod:`olkit.models.flops`)."""
 
 from __future__ import annotations
 
@@ -21,29 +21,8 @@ Pooling: TypeAlias = Literal["flatten", "avg", "max"]
 
 
 # --------------------------------------------------------------------------------------------------------------
-# size, FLOPs, time, features
+# features and time
 # --------------------------------------------------------------------------------------------------------------
-def count_params(model: Any) -> int:
-    """All parameters (trainable and not, BN statistics included)."""
-    return int(model.count_params())
-
-
-def count_flops(model: Any) -> float:
-    """Forward GFLOP per image of the Conv2D and Dense layers (2 flops per multiply-add, bias adds counted)."""
-    flops = 0
-    for layer in layer_chain(model):
-        kind = _kind(layer)
-        if kind == "Conv2D":
-            _, h, w, c_out = layer.output.shape
-            kh, kw = layer.kernel_size
-            c_in = layer.input.shape[-1]
-            flops += 2 * h * w * kh * kw * c_in * c_out + (h * w * c_out if layer.use_bias else 0)
-        elif kind == "Dense":
-            d_in = layer.input.shape[-1]
-            flops += 2 * d_in * layer.units + (layer.units if layer.use_bias else 0)
-    return float(flops) / 1e9
-
-
 def feature_model(model: Any, *, pooling: Pooling = "flatten") -> Any:
     """``model`` followed by a Flatten (the original) or a global average/max pooling, when its output is a map."""
     import keras
