@@ -94,7 +94,7 @@ def _bsdata_root() -> Path:
 
 def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     """Balanced real pitting / no-pitting patches grouped by wear sequence; scoring masks from the train part."""
-    from olkit.data.io import grouped_split
+    from olkit.data.io import grouped_split, load_image
     from olkit.prune.score import MaskSet
 
     manifest = pd.read_csv(_bsdata_root() / "manifest.csv")
@@ -107,8 +107,12 @@ def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     chosen = pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     images, masks = [], []
     for _, row in chosen.iterrows():
-        images.append(_resize(cv2.cvtColor(cv2.imread(row["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)))
-        m = cv2.imread(row["mask_path"], cv2.IMREAD_UNCHANGED) if isinstance(row["mask_path"], str) else None
+        images.append(_resize(load_image(row["path"], size=None, mode="rgb")))
+        m = (
+            load_image(row["mask_path"], size=None, mode="mask")
+            if isinstance(row["mask_path"], str)
+            else None
+        )
         masks.append(
             _resize((m > 0).astype(np.uint8), nearest=True)
             if m is not None

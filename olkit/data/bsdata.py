@@ -44,7 +44,7 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from olkit.data.io import load_image, write_manifest
+from olkit.data.io import decode_image, load_image, write_manifest
 from olkit.errors import DataNotFoundError, ImageReadError, OlkitError
 from olkit.types import ImageProblem, MaskArray, PathLike
 
@@ -317,11 +317,7 @@ def _process(job: _Job) -> tuple[list[dict[str, Any]], ImageProblem | None]:
         if image_path.is_file():
             rgb = load_image(image_path, size=None, mode="rgb")
         elif doc.get("imageData"):  # the JPEG is missing: fall back to the copy embedded in the labelme file
-            buf = np.frombuffer(base64.b64decode(doc["imageData"]), dtype=np.uint8)
-            bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ImageReadError(f"{label_path}: embedded imageData cannot be decoded")
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = decode_image(base64.b64decode(doc["imageData"]), name=label_path, size=None, mode="rgb")
         else:
             raise ImageReadError(f"{image_path}: photograph missing and {label_path} embeds no imageData")
     except (OlkitError, OSError) as exc:

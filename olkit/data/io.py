@@ -54,6 +54,7 @@ __all__ = [
     "ORIGINAL_FOLDERS",
     "SET_NAMES",
     "ScanResult",
+    "decode_image",
     "file_sha256",
     "load_dataset",
     "load_image",
@@ -199,26 +200,137 @@ def _to_uint8(img: npt.NDArray[Any], path: Path) -> npt.NDArray[Any]:
     raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}")
 
 
-def _decode(path: Path, data: bytes, *, exif: bool) -> npt.NDArray[Any]:
-    """Decode bytes to an ``(h, w)``, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA ``uint8`` array."""
-    _check_complete(path, data)
-    buf = np.frombuffer(data, dtype=np.uint8)
+def _mask_to_uint8(img: npt.NDArray[Any], path: Path) -> npt.NDArray[Any]:
+    """Class values of a mask as ``uint8``: 16-bit values up to 255 are class values and kept; a 16-bit mask using
+    the whole range (0 / 65535) is scaled like an image; floats in ``[0, 1]`` become 0 / 255."""
+    if img.dtype == np.uint8:
+        return img
+    if (
+        img.dtype in (np.uint16, np.int16, np.int32, np.uint32)
+        and img.size
+        and 0 <= int(img.min())
+        and int(img.max()) <= 255
+    ):
+        return img.astype(np.uint8)
+    return _to_uint8(img, path)
+
+
+def _palette_indices(data: bytes) -> npt.NDArray[Any] | None:
+    """The palette indices of a palette PNG (colour type 3), the class values a palette mask stores, else None."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[25] != 3:
+        return None
+    from PIL import Image
+
     try:
-        img: npt.NDArray[Any] | None = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        raise ImageReadError(f"{path}: not a readable image ({exc.err})") from None
-    if img is None or img.size == 0:
-        raise ImageReadError(f"{path}: not an image, or a corrupt one (OpenCV cannot decode it)")
-    img = _to_uint8(img, path)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3:
-        code = _COLOR_CODES_TO_RGB.get(img.shape[2])
-        if code is None:
-            raise ImageReadError(f"{path}: unsupported channel count {img.shape[2]}")
-        img = cv2.cvtColor(img, code)
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("P") if im.mode != "P" else im, dtype=np.uint8).copy()
+    except Exception:  # let OpenCV's decoder give the error
+        return None
+
+
+def _decode(path: Path, data: bytes, *, exif: bool, mask: bool = False) -> npt.NDArray[Any]:
+    """Decode bytes to an ``(h, w)``, ``(h, w, 3)`` RGB or ``(h, w, 4)`` RGBA ``uint8`` array.
+
+    With ``mask``, depth is converted by :func:`_mask_to_uint8` (class values kept) and a palette PNG gives its
+    indices, not its colours.
+    """
+    _check_complete(path, data)
+    img: npt.NDArray[Any] | None = _palette_indices(data) if mask else None
+    if img is None:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        try:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:
+            raise ImageReadError(f"{path}: not a readable image ({exc.err})") from None
+        if img is None or img.size == 0:
+            raise ImageReadError(f"{path}: not an image, or a corrupt one (OpenCV cannot decode it)")
+        img = _mask_to_uint8(img, path) if mask else _to_uint8(img, path)
+        if img.ndim == 3 and img.shape[2] == 1:
+            img = img[:, :, 0]
+        if img.ndim == 3:
+            code = _COLOR_CODES_TO_RGB.get(img.shape[2])
+            if code is None:
+                raise ImageReadError(f"{path}: unsupported channel count {img.shape[2]}")
+            img = cv2.cvtColor(img, code)
     if exif:
         img = _apply_orientation(img, _exif_orientation(data))
+    return img
+
+
+def _mask_values(img: npt.NDArray[Any], path: Path) -> npt.NDArray[Any]:
+    """One channel of class values from a decoded mask: alpha is dropped, equal colour channels collapse to one."""
+    if img.ndim == 2:
+        return img
+    rgb = img[:, :, :3]
+    if not (np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2])):
+        raise ImageReadError(
+            f"{path}: a colour mask (its channels differ); a mask stores one class value per pixel: save it as "
+            "a single-channel (greyscale or palette) PNG"
+        )
+    return np.ascontiguousarray(rgb[:, :, 0])
+
+
+def decode_image(
+    data: bytes,
+    *,
+    name: PathLike = "<bytes>",
+    size: tuple[int, int] | None = (150, 150),
+    mode: Literal["rgb", "gray", "mask"] = "rgb",
+    alpha: Literal["white", "drop"] = "white",
+    exif: bool = True,
+) -> ImageArray:
+    """Decode an encoded image held in memory (a labelme file's ``imageData``) exactly as :func:`load_image` reads
+    a file.
+
+    Parameters
+    ----------
+    data
+        The encoded bytes (PNG, JPEG, ...).
+    name
+        What the errors call the image (the file that embeds it).
+    size, mode, alpha, exif
+        As for :func:`load_image`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array, ``(h, w, 3)`` or ``(h, w)``.
+
+    Raises
+    ------
+    ImageReadError
+        ``data`` is empty, truncated, corrupt or not an image; the message names ``name``.
+    """
+    p = Path(name)
+    if not data:
+        raise ImageReadError(f"{p}: empty image data (0 bytes)")
+    if mode not in ("rgb", "gray", "mask"):
+        raise ValueError(f"mode must be 'rgb', 'gray' or 'mask', not {mode!r}")
+    img: npt.NDArray[Any] = _decode(p, data, exif=exif, mask=mode == "mask")
+    if mode == "mask":
+        img = _mask_values(img, p)
+        if size is not None and (img.shape[0], img.shape[1]) != (int(size[0]), int(size[1])):
+            img = cv2.resize(img, (int(size[1]), int(size[0])), interpolation=cv2.INTER_NEAREST)
+        return np.asarray(img, dtype=np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:
+        rgb, a = img[:, :, :3], img[:, :, 3:]
+        if alpha == "white":
+            weight = a.astype(np.float32) / 255.0
+            img = np.round(rgb.astype(np.float32) * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
+        elif alpha == "drop":
+            img = np.ascontiguousarray(rgb)
+        else:
+            raise ValueError(f"alpha must be 'white' or 'drop', not {alpha!r}")
+    if mode == "rgb":
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if size is not None:
+        h, w = int(size[0]), int(size[1])
+        if (img.shape[0], img.shape[1]) != (h, w):
+            shrink = h * w < img.shape[0] * img.shape[1]
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return img
 
 
@@ -226,25 +338,28 @@ def load_image(
     path: PathLike,
     *,
     size: tuple[int, int] | None = (150, 150),
-    mode: Literal["rgb", "gray"] = "rgb",
+    mode: Literal["rgb", "gray", "mask"] = "rgb",
     alpha: Literal["white", "drop"] = "white",
     exif: bool = True,
 ) -> ImageArray:
-    """Load one image with OpenCV into a fixed size and colour mode.
+    """Load one image or mask with OpenCV into a fixed size and colour mode: the one image reader of olkit.
 
     Parameters
     ----------
     path
         The image file (any format OpenCV decodes: PNG, JPEG, BMP, TIFF, WebP, ...).
     size
-        ``(height, width)`` to resize to (area interpolation when shrinking, linear when enlarging), or ``None``
-        to keep the stored size.
+        ``(height, width)`` to resize to (area interpolation when shrinking, linear when enlarging; nearest
+        neighbour for masks), or ``None`` to keep the stored size.
     mode
-        ``"rgb"``: ``(h, w, 3)`` RGB; ``"gray"``: ``(h, w)`` luminance.
+        ``"rgb"``: ``(h, w, 3)`` RGB; ``"gray"``: ``(h, w)`` luminance; ``"mask"``: ``(h, w)`` class values as
+        stored (16-bit values up to 255 kept, not scaled; a palette PNG's indices; alpha dropped; a mask saved
+        with three equal channels read as one; a colour mask whose channels differ raises).
     alpha
-        ``"white"`` composites a transparent image onto white; ``"drop"`` discards the alpha channel.
+        ``"white"`` composites a transparent image onto white; ``"drop"`` discards the alpha channel (masks
+        always drop it).
     exif
-        Apply the EXIF orientation tag, so the array shows the image the way viewers do.
+        Apply the EXIF orientation tag, so the array shows the image the way viewers do (a mask turns with it).
 
     Returns
     -------
@@ -258,30 +373,7 @@ def load_image(
         the path and the reason.
     """
     p = Path(path)
-    img: npt.NDArray[Any] = _decode(p, _read_bytes(p), exif=exif)
-    if img.ndim == 3 and img.shape[2] == 4:
-        rgb, a = img[:, :, :3], img[:, :, 3:]
-        if alpha == "white":
-            weight = a.astype(np.float32) / 255.0
-            img = np.round(rgb.astype(np.float32) * weight + 255.0 * (1.0 - weight)).astype(np.uint8)
-        elif alpha == "drop":
-            img = np.ascontiguousarray(rgb)
-        else:
-            raise ValueError(f"alpha must be 'white' or 'drop', not {alpha!r}")
-    if mode == "rgb":
-        if img.ndim == 2:
-            img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    elif mode == "gray":
-        if img.ndim == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    else:
-        raise ValueError(f"mode must be 'rgb' or 'gray', not {mode!r}")
-    if size is not None:
-        h, w = int(size[0]), int(size[1])
-        if (img.shape[0], img.shape[1]) != (h, w):
-            shrink = h * w < img.shape[0] * img.shape[1]
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return img
+    return decode_image(_read_bytes(p), name=p, size=size, mode=mode, alpha=alpha, exif=exif)
 
 
 def _probe(path: Path) -> tuple[str, int, int]:

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from olkit.errors import DataNotFoundError
+from olkit.data.io import load_image
+from olkit.errors import DataNotFoundError, ImageReadError
 from olkit.models.conv_base import seed_training
 from olkit.types import PathLike
 
@@ -367,10 +368,10 @@ def _extra_real_patches(size: int, *, limit: int, seed: int) -> tuple[list[Any],
     for cls in ("0", "1"):
         files = sorted((root / "data_train" / cls).glob("*.png"))
         for p in rng.permutation(np.array(files, dtype=object))[: limit // 2] if files else []:
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
+            try:
+                img = load_image(p, size=(size, size), mode="rgb")
+            except ImageReadError:
                 continue
-            img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA)
             images.append(img)
             labels.append("bsdata")
     return images, labels
@@ -487,7 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Training is seeded with deterministic TensorFlow ops; another CPU may still differ in the last bits.
     """
-    parser = argparse.ArgumentParser(prog="python -m olkit.models.zoo", description="pretrain the VGG-like backbone")
+    parser = argparse.ArgumentParser(
+        prog="python -m olkit.models.zoo", description="pretrain the VGG-like backbone"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="pretrain the VGG-like net on the surface set")
     p.add_argument("--out", type=Path, default=None, help="default: the shipped path for --size/--width")

@@ -28,7 +28,8 @@ import pandas as pd
 from ipyevents import Event
 from IPython.display import HTML as _HTML
 
-from olkit.errors import LabelStoreLockedError, OlkitError
+from olkit.data.io import load_image
+from olkit.errors import ImageReadError, LabelStoreLockedError, OlkitError
 from olkit.online.labels import LabelStore, SessionLike, retrain_from_store
 from olkit.types import ClassName, Sha256
 
@@ -62,10 +63,21 @@ class GridSession(SessionLike, Protocol):
 
 
 def _read_bgr(path: str) -> np.ndarray | None:
+    """The image at ``path`` as BGR for OpenCV's encoders (read by :func:`olkit.data.io.load_image`), None if unreadable."""
     if not path:
         return None
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    return None if image is None or image.size == 0 else image
+    try:
+        return cv2.cvtColor(load_image(path, size=None, mode="rgb"), cv2.COLOR_RGB2BGR)
+    except ImageReadError:
+        return None
+
+
+def _read_mask(path: str) -> np.ndarray | None:
+    """The class-valued mask at ``path`` (:func:`olkit.data.io.load_image` in mask mode), None if unreadable."""
+    try:
+        return load_image(path, size=None, mode="mask")
+    except ImageReadError:
+        return None
 
 
 def _placeholder(size: int, text: str) -> np.ndarray:
@@ -612,7 +624,7 @@ class RelabelGrid:
             notes.append(f"<span style='color:#b00'>missing on disk: {html.escape(str(row.path))}</span>")
         mask_path = str(row.mask_path or "")
         if mask_path:
-            mask = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
+            mask = _read_mask(mask_path)
             if mask is None:
                 notes.append(f"mask not readable: {html.escape(mask_path)}")
             elif not np.isin(mask, [*MASK_COLORS_BGR, 255]).any():

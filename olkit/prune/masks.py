@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from olkit.data.io import decode_image, load_image
 from olkit.errors import DataNotFoundError, ImageReadError
 from olkit.types import ImageArray, MaskArray, PathLike
 
@@ -114,11 +115,7 @@ class MaskLabeler:
     def from_file(cls, path: PathLike, **kwargs: Any) -> MaskLabeler:
         """Open an image file (any format OpenCV reads); the mask will be saved under its stem + ``.png``."""
         path = Path(path)
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ImageReadError(f"{path}: not a readable image; check the file or re-export it as PNG")
-        rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-        return cls(rgb, name=path.name, **kwargs)
+        return cls(load_image(path, size=None, mode="rgb"), name=path.name, **kwargs)
 
     # -- step 1: threshold -------------------------------------------------------------------------------------
     def set_threshold(self, value: int) -> None:
@@ -335,22 +332,20 @@ def labelme_to_mask(
         raise DataNotFoundError(f"labelme file {json_path} not found")
     doc = json.loads(json_path.read_text(encoding="utf-8"))
     cmap = {"Pitting": 1, **{n: v for v, n in FTL_CLASSES.items()}, **dict(class_map or {})}
-    image: Any = None
+    image: ImageArray | None = None
     if doc.get("imageData"):
-        buf = np.frombuffer(base64.b64decode(doc["imageData"]), np.uint8)
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if image is None:
+        image = decode_image(base64.b64decode(doc["imageData"]), name=json_path, size=None, mode="rgb")
+    else:
         name = Path(str(doc.get("imagePath", ""))).name
         dirs = [Path(image_dir)] if image_dir else [json_path.parent, json_path.parent.parent / "data"]
         for d in dirs:
-            if (d / name).is_file():
-                image = cv2.imread(str(d / name), cv2.IMREAD_COLOR)
+            if name and (d / name).is_file():
+                image = load_image(d / name, size=None, mode="rgb")
                 break
     if image is None:
         raise ImageReadError(
             f"{json_path}: no embedded imageData and image {doc.get('imagePath')!r} not found"
         )
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     mask = np.zeros(image.shape[:2], np.uint8)
     for shape in doc.get("shapes", []):
         label = str(shape.get("label", ""))
@@ -411,12 +406,15 @@ def import_mask_folder(
                 if limit is not None and wrote >= limit:
                     return ImportSummary(dest, wrote, skipped)
                 mask_path = source / "masks" / set_name / img_path.name
-                img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-                msk = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
-                if img is None or msk is None:
+                if not mask_path.is_file():
                     skipped += 1
                     continue
-                msk = msk[..., 0] if msk.ndim == 3 else msk
+                try:
+                    img: Any = cv2.cvtColor(load_image(img_path, size=None, mode="rgb"), cv2.COLOR_RGB2BGR)
+                    msk: Any = load_image(mask_path, size=None, mode="mask")
+                except ImageReadError:
+                    skipped += 1
+                    continue
                 values = set(np.unique(msk).tolist())
                 if values <= {0, 1} or values <= {0, 255}:
                     msk = np.where(msk > 0, defect_value, background_value).astype(np.uint8)

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from olkit.errors import DataNotFoundError, UnprunableModelError
+from olkit.data.io import load_image
+from olkit.errors import DataNotFoundError, ImageReadError, UnprunableModelError
 from olkit.prune.graph import KeepMap, KeptFilters, conv_units, layer_chain
 from olkit.prune.surgery import _zeroed_weights
 from olkit.types import PathLike
@@ -169,17 +170,12 @@ def load_mask_set(
         seg = segs.get(path.name) or segs_by_stem.get(path.stem)
         if seg is None:
             continue
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        msk = cv2.imread(str(seg), cv2.IMREAD_UNCHANGED)
-        if img is None or msk is None:
+        hw = None if size is None else (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        try:
+            img = load_image(path, size=hw, mode="rgb")
+            msk = load_image(seg, size=hw, mode="mask")
+        except ImageReadError:
             continue
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if msk.ndim == 3:
-            msk = msk[..., 0]
-        if size is not None:
-            hw = (size, size) if isinstance(size, int) else size
-            img = cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
-            msk = cv2.resize(msk, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
         images.append(img)
         masks.append(msk.astype(np.uint8))
         names.append(path.name)

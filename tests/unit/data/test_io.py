@@ -454,3 +454,96 @@ def test_load_images_skips_and_reports(tmp_path: Path, bad_files: dict[str, Path
     assert {p.path for p in problems} == {str(bad_files[k]) for k in ("trunc_png", "zero", "folder")}
     gray, ok_gray, _ = load_images(good, size=(8, 10), mode="gray", progress=False)
     assert gray.shape == (5, 8, 10) and ok_gray.all()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# masks: load_image(mode="mask") and decode_image
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _class_mask() -> np.ndarray:
+    m = np.zeros((20, 40), np.uint8)
+    m[:5, :10] = 1  # a corner marker tells every flip and turn apart
+    m[10:15, 30:35] = 4
+    m[18, 2] = 3
+    return m
+
+
+def test_load_mask_keeps_class_values_of_16bit_masks(tmp_path: Path) -> None:
+    m = _class_mask()
+    p = tmp_path / "m16.png"
+    cv2.imwrite(str(p), m.astype(np.uint16))
+    assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    got = load_image(p, size=None, mode="mask")
+    assert got.dtype == np.uint8 and got.shape == (20, 40)
+    np.testing.assert_array_equal(got, m)  # scaling like an image (/257) would turn every class into 0
+    full = tmp_path / "m16_full.png"
+    cv2.imwrite(str(full), (m > 0).astype(np.uint16) * 65535)
+    np.testing.assert_array_equal(load_image(full, size=None, mode="mask"), (m > 0).astype(np.uint8) * 255)
+
+
+def test_load_mask_drops_alpha_and_collapses_equal_channels(tmp_path: Path) -> None:
+    m = _class_mask()
+    bgra = np.dstack([m, m, m, np.where(m > 0, 255, 0).astype(np.uint8)])  # transparent where unlabelled
+    p = tmp_path / "rgba.png"
+    cv2.imwrite(str(p), bgra)
+    got = load_image(p, size=None, mode="mask")
+    np.testing.assert_array_equal(got, m)  # compositing onto white would make the unlabelled pixels 255
+    three = tmp_path / "three.png"
+    cv2.imwrite(str(three), np.dstack([m, m, m]))  # the original labeler wrote three equal channels
+    np.testing.assert_array_equal(load_image(three, size=None, mode="mask"), m)
+    colour = np.dstack([m, m * 2, m])
+    cv2.imwrite(str(tmp_path / "colour.png"), colour)
+    with pytest.raises(ImageReadError, match=r"colour\.png.*colour mask"):
+        load_image(tmp_path / "colour.png", size=None, mode="mask")
+
+
+def test_load_mask_reads_palette_indices_and_exif(tmp_path: Path) -> None:
+    from PIL import ImageOps
+
+    m = _class_mask()
+    im = Image.fromarray(m, mode="L").convert("P")
+    im.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 0] + [0] * (3 * 251))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 clockwise
+    p = tmp_path / "palette.png"
+    im.save(p, exif=exif.tobytes())
+    with Image.open(p) as back:
+        assert back.mode == "P"
+        expected = np.asarray(ImageOps.exif_transpose(back))
+    got = load_image(p, size=None, mode="mask")
+    assert got.shape == (40, 20)  # turned upright like the photograph it belongs to
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, np.rot90(m, -1))
+    assert load_image(p, size=None, mode="mask", exif=False).shape == (20, 40)
+
+
+def test_load_mask_resizes_with_nearest_neighbour(tmp_path: Path) -> None:
+    m = _class_mask()
+    p = tmp_path / "m.png"
+    cv2.imwrite(str(p), m)
+    got = load_image(p, size=(10, 20), mode="mask")
+    assert got.shape == (10, 20)
+    assert set(np.unique(got).tolist()) <= {0, 1, 3, 4}  # no blended values between classes
+
+
+def test_load_mask_names_the_broken_file(tmp_path: Path) -> None:
+    p = tmp_path / "cut.png"
+    cv2.imwrite(str(p), _class_mask())
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(ImageReadError, match=r"cut\.png.*truncated PNG"):
+        load_image(p, size=None, mode="mask")
+    with pytest.raises(ImageReadError, match=r"missing\.png.*does not exist"):
+        load_image(tmp_path / "missing.png", size=None, mode="mask")
+
+
+def test_decode_image_reads_bytes_like_a_file(tmp_path: Path) -> None:
+    from olkit.data.io import decode_image
+
+    rgb = _rgb(3)
+    p = _write_png(tmp_path / "a.png", rgb)
+    np.testing.assert_array_equal(decode_image(p.read_bytes(), size=None), load_image(p, size=None))
+    with pytest.raises(ImageReadError, match=r"doc\.json.*empty"):
+        decode_image(b"", name=tmp_path / "doc.json")
+    with pytest.raises(ImageReadError, match=r"doc\.json"):
+        decode_image(b"not an image at all", name=tmp_path / "doc.json")

@@ -193,3 +193,39 @@ def test_widget_drives_the_labeler_without_a_browser(tmp_path) -> None:
     assert seg_path.name == "img0.png" and cv2.imread(str(seg_path), cv2.IMREAD_UNCHANGED)[0, 0] == 4
     assert w.labeler.name == "img1.png" and w.labeler.classes[5] == "Scratch" and w.threshold.value == 120
     assert "img1.png" in w.status.value
+
+
+def test_mask_set_reads_exif_16bit_and_alpha_masks_right(tmp_path) -> None:
+    """The pruning side's masks go through olkit.data.io.load_image: orientation, depth and alpha as the data layer."""
+    from PIL import Image
+
+    from olkit.prune.score import load_mask_set
+
+    rgb = np.full((20, 40, 3), 200, np.uint8)
+    rgb[:5, :10] = 30  # a dark corner marker and its mask tell every turn apart
+    mask = np.zeros((20, 40), np.uint8)
+    mask[:5, :10] = 2
+    (tmp_path / "Images").mkdir()
+    (tmp_path / "Segmented").mkdir()
+    # a phone photo tagged "rotate 90 clockwise", its mask written with the same tag and 16 bits per pixel
+    for name, arr in (("Images/a.png", rgb), ("Segmented/a.png", mask.astype(np.uint16))):
+        im = Image.fromarray(arr)
+        exif = im.getexif()
+        exif[0x0112] = 6
+        im.save(tmp_path / name, exif=exif.tobytes())
+    assert cv2.imread(str(tmp_path / "Segmented/a.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    # a mask with an alpha channel, transparent where unlabelled
+    up_rgb, up_mask = np.rot90(rgb, -1).copy(), np.rot90(mask, -1).copy()
+    cv2.imwrite(str(tmp_path / "Images/b.png"), cv2.cvtColor(up_rgb, cv2.COLOR_RGB2BGR))
+    alpha = np.where(up_mask > 0, 255, 0).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "Segmented/b.png"), np.dstack([up_mask, up_mask, up_mask, alpha]))
+    ms = load_mask_set(tmp_path / "Images", tmp_path / "Segmented")
+    assert ms.names == ("a.png", "b.png")
+    a_img, a_mask = ms.images[0], ms.masks[0]
+    assert a_img.shape == (40, 20, 3) and a_mask.shape == (40, 20)  # both upright
+    np.testing.assert_array_equal(a_mask, up_mask)  # class 2 kept, not scaled to 0 by /257
+    assert (a_img[a_mask == 2] == 30).all() and (a_img[a_mask == 0] == 200).all()  # still aligned
+    np.testing.assert_array_equal(ms.masks[1], up_mask)  # alpha dropped, not composited onto white
+    # resized with nearest neighbour: class values only
+    small = load_mask_set(tmp_path / "Images", tmp_path / "Segmented", size=(20, 10))
+    assert small.masks.shape == (2, 20, 10) and set(np.unique(small.masks).tolist()) <= {0, 2}
