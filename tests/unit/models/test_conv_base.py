@@ -116,3 +116,76 @@ def test_original_recipe_trains_autoencoder_then_classifier(tmp_path) -> None:
     assert not np.allclose(bb.model.get_layer("conv1").get_weights()[0], before)
     assert (tmp_path / "o.png").is_file()
     assert Backbone.load(bb.save(tmp_path / "o.keras")).fingerprint == bb.fingerprint
+
+
+@pytest.mark.parametrize("mode", ["caffe", "torch", "tf"])
+def test_preprocessing_modes_match_keras_applications(mode: str) -> None:
+    from keras.applications import imagenet_utils
+
+    x = np.random.default_rng(0).integers(0, 256, (3, 8, 9, 3), dtype=np.uint8)
+    pp = Preprocessing(size=(8, 9), mode=mode)  # type: ignore[arg-type]
+    ref = imagenet_utils.preprocess_input(x.astype(np.float32), mode=mode, data_format="channels_last")
+    np.testing.assert_allclose(pp.apply(x), ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(pp.apply_tf(x)), ref, rtol=1e-5, atol=1e-4)
+
+
+def test_explicit_mean_std_and_validation() -> None:
+    x = np.random.default_rng(1).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    pp = Preprocessing(size=(4, 4), mode="meanstd", scale=1.0, mean=(10.0, 20.0, 30.0), std=(2.0, 4.0, 5.0))
+    want = (x.astype(np.float32) - np.array([10, 20, 30], np.float32)) / np.array([2, 4, 5], np.float32)
+    np.testing.assert_allclose(pp.apply(x), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="needs mean"):
+        Preprocessing(mode="meanstd")
+    with pytest.raises(ValueError, match="2 values"):
+        Preprocessing(mode="meanstd", mean=(0.0, 1.0))
+    with pytest.raises(ValueError, match="RGB"):
+        Preprocessing(mode="caffe", color="grayscale")
+    with pytest.raises(ValueError, match="unknown preprocessing mode"):
+        Preprocessing(mode="imagenet")  # type: ignore[arg-type]
+
+
+def test_preprocessing_dict_is_backward_compatible_and_in_the_fingerprint() -> None:
+    old = {
+        "size": [32, 32],
+        "color": "rgb",
+        "scale": 1 / 255,
+        "offset": 0.0,
+    }  # a sidecar written before the modes
+    assert Preprocessing.from_dict(old) == Preprocessing(size=(32, 32))
+    assert Preprocessing(size=(32, 32)).to_dict() == old  # so saved fingerprints do not change
+    for pp in (
+        Preprocessing(size=(32, 32), mode="torch"),
+        Preprocessing(size=(32, 32), mode="meanstd", mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)),
+    ):
+        assert Preprocessing.from_dict(json.loads(json.dumps(pp.to_dict()))) == pp
+    a = build_backbone(size=(32, 32))
+    fps = {
+        Backbone(
+            a.model, embedding_layer="embedding", preprocessing=Preprocessing(size=(32, 32), mode=m)
+        ).fingerprint
+        for m in ("scale", "caffe", "torch", "tf")
+    }
+    assert len(fps) == 4
+
+
+def test_user_model_keras_and_legacy_h5_with_a_mode(tmp_path) -> None:
+    from olkit.online.embed import embed_images
+
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inp)
+    emb = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    out = keras.layers.Dense(2, activation="softmax", name="head")(emb)
+    model = keras.Model(inp, out)
+    model.save(tmp_path / "user.h5")  # Keras 3 writes the legacy HDF5 format for .h5
+    model.save(tmp_path / "user.keras")
+    pp = Preprocessing(size=(16, 16), mode="caffe")
+    imgs = np.random.default_rng(2).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    want = np.asarray(keras.Model(inp, emb)(pp.apply(imgs)))
+    for name in ("user.h5", "user.keras"):
+        bb = Backbone.from_keras(tmp_path / name, embedding_layer="pool", preprocessing=pp)
+        np.testing.assert_allclose(
+            embed_images(list(imgs), bb, progress=False).embeddings, want, rtol=1e-5, atol=1e-5
+        )
+    (tmp_path / "user.onnx").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"legacy \.h5"):
+        Backbone.from_keras(tmp_path / "user.onnx", embedding_layer="pool")

