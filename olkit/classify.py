@@ -1,4 +1,8 @@
-"""The classifier on top of the embeddings: a scikit-learn pipeline, its skops persistence and its metrics.
+"""The one classifier-and-metrics stack: the online MLP pipeline, the pruning evaluation's classifiers, one metrics.
+
+The online classifier sits on top of the embeddings; :func:`make_logreg` (the original's grid-searched logistic
+regression) and :func:`make_mlp` score pruning candidates (:func:`classify_features`). Both report through
+:func:`evaluate` (:class:`Metrics`: ``accuracy``, ``balanced_accuracy``, ``f1``, ``roc_auc``, ``brier``).
 
 The pipeline is the original's: ``StandardScaler`` then ``MLPClassifier((64, 32), solver="adam", batch_size=32)``;
 sizes and seed are options. Any number of classes (two or more) works from the start; class names are strings.
@@ -32,11 +36,14 @@ from olkit.types import ClassName, FloatArray, PathLike
 __all__ = [
     "TRUSTED_TYPES",
     "Metrics",
+    "classify_features",
     "continue_fit",
     "evaluate",
     "fit_classifier",
     "load_classifier",
     "make_classifier",
+    "make_logreg",
+    "make_mlp",
     "save_classifier",
 ]
 
@@ -207,7 +214,8 @@ class Metrics:
     """Classification metrics of one evaluation.
 
     ``report`` is scikit-learn's ``classification_report`` with four digits, as the original printed it;
-    ``confusion[i][j]`` counts true ``classes[i]`` predicted as ``classes[j]``; ``roc_auc`` is for the positive
+    ``confusion[i][j]`` counts true ``classes[i]`` predicted as ``classes[j]``; ``f1`` is the F1 of the positive
+    (second) class when binary, the macro average otherwise; ``roc_auc`` is for the positive
     (second) class when binary, one-vs-rest macro otherwise (``None`` when a class is absent); ``brier`` is the
     mean squared error of the positive-class probability when binary, the multi-class Brier score (sum over
     classes) otherwise.
@@ -217,7 +225,7 @@ class Metrics:
     classes: tuple[str, ...]
     accuracy: float
     balanced_accuracy: float
-    f1_weighted: float
+    f1: float
     roc_auc: float | None
     brier: float
     confusion: tuple[tuple[int, ...], ...]
@@ -237,7 +245,7 @@ class Metrics:
             classes=tuple(d["classes"]),
             accuracy=float(d["accuracy"]),
             balanced_accuracy=float(d["balanced_accuracy"]),
-            f1_weighted=float(d["f1_weighted"]),
+            f1=float(d.get("f1", float("nan"))),  # rounds saved before olkit reported f1: NaN
             roc_auc=None if d.get("roc_auc") is None else float(d["roc_auc"]),
             brier=float(d["brier"]),
             confusion=tuple(tuple(int(v) for v in r) for r in d["confusion"]),
@@ -248,13 +256,17 @@ class Metrics:
     def __str__(self) -> str:
         auc = "n/a" if self.roc_auc is None else f"{self.roc_auc:.4f}"
         return (
-            f"accuracy {self.accuracy:.4f}  balanced {self.balanced_accuracy:.4f}  ROC-AUC {auc}  "
+            f"accuracy {self.accuracy:.4f}  balanced {self.balanced_accuracy:.4f}  F1 {self.f1:.4f}  ROC-AUC {auc}  "
             f"Brier {self.brier:.4f}  (n={self.n})\n{self.report}"
         )
 
 
 def evaluate(y_true: Sequence[ClassName], proba: FloatArray, classes: Sequence[ClassName]) -> Metrics:
-    """Metrics of probabilities ``proba`` (columns in ``classes`` order) against true class names."""
+    """Metrics of probabilities ``proba`` (columns in ``classes`` order) against true class names.
+
+    The one metrics computation of olkit: the online session's holdout figures and the pruning candidates'
+    (:func:`classify_features`) both come from here. The prediction is the class of highest probability.
+    """
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -280,6 +292,10 @@ def evaluate(y_true: Sequence[ClassName], proba: FloatArray, classes: Sequence[C
         report = classification_report(y, pred, labels=labels, digits=4, zero_division=0)
         rep_dict = classification_report(y, pred, labels=labels, digits=4, zero_division=0, output_dict=True)
         bal = float(balanced_accuracy_score(y, pred))
+        if len(classes) == 2 and set(y.tolist()) <= set(classes):
+            f1 = float(f1_score(y, pred, average="binary", pos_label=classes[1], zero_division=0))
+        else:
+            f1 = float(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
     present = [c for c in classes if c in set(y.tolist())]
     auc: float | None = None
@@ -299,7 +315,7 @@ def evaluate(y_true: Sequence[ClassName], proba: FloatArray, classes: Sequence[C
         classes=tuple(labels),
         accuracy=float(accuracy_score(y, pred)),
         balanced_accuracy=bal,
-        f1_weighted=float(f1_score(y, pred, labels=labels, average="weighted", zero_division=0)),
+        f1=f1,
         roc_auc=auc,
         brier=brier,
         confusion=tuple(tuple(int(v) for v in row) for row in confusion_matrix(y, pred, labels=labels)),
@@ -366,32 +382,22 @@ def classify_features(
     classifier: Literal["logreg", "mlp"] = "logreg",
     seed: int = 0,
 ) -> dict[str, float]:
-    """Fit on ``train``, return accuracy, (macro) F1 and AUC on ``test``.
+    """Fit on ``train`` and return the :func:`evaluate` metrics on ``test`` under the candidate table's names.
 
-    The grid-searched logistic regression also returns ``cv_acc``, its best cross-validated accuracy on the train
+    ``acc``, ``f1`` and ``auc`` are :class:`Metrics`' ``accuracy``, ``f1`` and ``roc_auc`` (NaN where a class is
+    absent), ``bal_acc`` its ``balanced_accuracy``: one computation for the online and the pruning figures. The
+    grid-searched logistic regression also returns ``cv_acc``, its best cross-validated accuracy on the train
     part: a figure to choose a candidate by without looking at the test part.
     """
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-
     y = np.asarray(labels)
     clf = make_logreg(seed=seed) if classifier == "logreg" else make_mlp(seed=seed)
     clf.fit(features[train], y[train])
-    pred = clf.predict(features[test])
-    proba = clf.predict_proba(features[test])
-    classes = list(clf.classes_)
-    try:
-        if len(classes) == 2:
-            auc = roc_auc_score(y[test] == classes[1], proba[:, 1])
-        else:
-            auc = roc_auc_score(y[test], proba, multi_class="ovr", labels=classes)
-    except ValueError:
-        auc = float("nan")
-    average = "binary" if len(classes) == 2 else "macro"
-    pos = classes[1] if len(classes) == 2 else 1
+    m = evaluate(y[test].tolist(), clf.predict_proba(features[test]), list(clf.classes_))
     out = {
-        "acc": float(accuracy_score(y[test], pred)),
-        "f1": float(f1_score(y[test], pred, average=average, pos_label=pos)),
-        "auc": float(auc),
+        "acc": m.accuracy,
+        "f1": m.f1,
+        "auc": float("nan") if m.roc_auc is None else m.roc_auc,
+        "bal_acc": m.balanced_accuracy,
     }
     if hasattr(
         clf, "best_score_"

@@ -10,11 +10,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from olkit.classify import (
     Metrics,
+    classify_features,
     continue_fit,
     evaluate,
     fit_classifier,
     load_classifier,
     make_classifier,
+    make_logreg,
+    make_mlp,
     save_classifier,
 )
 from olkit.errors import ModelMismatchError, UntrustedFileError
@@ -49,7 +52,30 @@ def test_fit_separates_blobs_and_metrics_are_right() -> None:
     assert m.accuracy == 0.5 and m.confusion == ((1, 1), (1, 1))
     assert m.brier == pytest.approx(np.mean([0.1**2, 0.6**2, 0.7**2, 0.2**2]))
     assert m.roc_auc == pytest.approx(0.75)  # 3 of 4 positive-negative pairs ordered
+    assert m.f1 == pytest.approx(0.5)  # class "1": one true positive, one false positive, one false negative
     assert Metrics.from_dict(m.to_dict()) == m
+
+
+def test_f1_is_macro_beyond_two_classes() -> None:
+    p = np.eye(3)[[0, 0, 1, 2, 2, 2]]  # predictions 0 0 1 2 2 2
+    m = evaluate(["0", "1", "1", "2", "2", "2"], p, ["0", "1", "2"])
+    # per class F1: "0" 2/3 (tp 1, fp 1), "1" 2/3 (tp 1, fn 1), "2" 1
+    assert m.f1 == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    assert m.accuracy == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "mlp"])
+def test_pruning_evaluation_reports_the_one_metrics(classifier: str) -> None:
+    x, y = blobs(40, [-1.0, 1.0], seed=2)
+    labels = np.asarray([int(v) for v in y])  # the pruning tables use integer labels
+    idx = np.random.default_rng(0).permutation(len(labels))
+    train, test = np.sort(idx[:60]), np.sort(idx[60:])
+    got = classify_features(x, labels, train, test, classifier=classifier, seed=0)  # type: ignore[arg-type]
+    clf = (make_logreg if classifier == "logreg" else make_mlp)(seed=0).fit(x[train], labels[train])
+    want = evaluate(labels[test].tolist(), clf.predict_proba(x[test]), list(clf.classes_))
+    assert got["acc"] == want.accuracy and got["f1"] == want.f1 and got["auc"] == want.roc_auc
+    assert got["bal_acc"] == want.balanced_accuracy and 0.7 < got["acc"] <= 1.0
+    assert ("cv_acc" in got) == (classifier == "logreg")
 
 
 def test_three_classes_from_the_start() -> None:
