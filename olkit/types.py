@@ -21,6 +21,9 @@ ImageArray: TypeAlias = npt.NDArray[np.uint8]
 MaskArray: TypeAlias = npt.NDArray[np.uint8]
 """A class-valued mask, ``(height, width)`` ``uint8`` (0 = nothing; FTL classes 1 Crack, 2 Pore, 3 Dirt, 4 Background)."""
 
+FTL_CLASSES: dict[int, str] = {1: "Crack", 2: "Pore", 3: "Dirt", 4: "Background"}
+"""The original (Finicky-Transfer-Learning) labeler's classes: the value written into a mask -> its name."""
+
 FloatArray: TypeAlias = npt.NDArray[np.float32]
 """Embeddings ``(n, d)`` or probabilities ``(n, n_classes)``."""
 

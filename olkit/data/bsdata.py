@@ -155,8 +155,17 @@ def render_polygon_mask(
     *,
     labels: Sequence[str] | None = None,
     scale: float = 1.0,
+    value: int = 1,
+    out: MaskArray | None = None,
 ) -> MaskArray:
-    """Rasterise polygons into a 0/1 mask with :func:`cv2.fillPoly` (vertices placed to 1/16 pixel).
+    """Rasterise polygons into a mask with :func:`cv2.fillPoly` (vertices placed to 1/16 pixel): the one labelme
+    rasteriser of olkit.
+
+    Checked against rounding the vertices to whole pixels (what :func:`olkit.prune.masks.labelme_to_mask` did) on
+    126 real BSData polygons, with "the pixel's centre lies inside the polygon" as the reference: the two are as
+    exact as each other (8,007 against 8,056 pixels wrong at full size, 3,168 against 3,158 at the importer's
+    scale 0.37), and every wrong pixel lies on the outline, which ``fillPoly`` fills inclusively (the test
+    ``test_subpixel_rasteriser_against_rounded_vertices`` repeats the check).
 
     Parameters
     ----------
@@ -168,13 +177,25 @@ def render_polygon_mask(
         Only polygons with these labels (case-insensitive); default all.
     scale
         Factor applied to the vertices first (the mask of a resized image).
+    value
+        The value written inside the polygons (a class value; 1 for a 0/1 mask).
+    out
+        Draw into this ``uint8`` mask of ``shape`` (so polygons of several classes go into one mask, later
+        polygons over earlier ones) instead of a new zero mask.
 
     Returns
     -------
     numpy.ndarray
-        ``uint8`` ``(height, width)``: 1 inside any polygon, 0 elsewhere.
+        ``uint8`` ``(height, width)``: ``value`` inside any polygon, 0 (or ``out``'s values) elsewhere.
     """
-    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=np.uint8)
+    if out is None:
+        mask = np.zeros((int(shape[0]), int(shape[1])), dtype=np.uint8)
+    else:
+        if out.shape != (int(shape[0]), int(shape[1])) or out.dtype != np.uint8:
+            raise ValueError(f"out must be a uint8 mask of shape {tuple(shape)}, not {out.dtype} {out.shape}")
+        mask = out
+    if not 0 <= int(value) <= 255:
+        raise ValueError(f"a mask value is 0..255, not {value}")
     wanted = {s.lower() for s in labels} if labels is not None else None
     pts = [
         np.round(p.points * scale * (1 << _SHIFT)).astype(np.int32)
@@ -182,7 +203,7 @@ def render_polygon_mask(
         if wanted is None or p.label.lower() in wanted
     ]
     if pts:
-        cv2.fillPoly(mask, pts, 1, lineType=cv2.LINE_8, shift=_SHIFT)
+        cv2.fillPoly(mask, pts, int(value), lineType=cv2.LINE_8, shift=_SHIFT)
     return mask
 
 

@@ -27,12 +27,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from olkit.data.bsdata import read_labelme, render_polygon_mask
 from olkit.data.io import decode_image, load_image
 from olkit.errors import DataNotFoundError, ImageReadError
-from olkit.types import ImageArray, MaskArray, PathLike
-
-FTL_CLASSES: dict[int, str] = {1: "Crack", 2: "Pore", 3: "Dirt", 4: "Background"}
-"""The original labeler's classes (key = the value written into the mask)."""
+from olkit.types import FTL_CLASSES, ImageArray, MaskArray, PathLike
 
 ORIGINAL_THRESHOLD = 120
 """The original's starting threshold."""
@@ -346,22 +344,14 @@ def labelme_to_mask(
         raise ImageReadError(
             f"{json_path}: no embedded imageData and image {doc.get('imagePath')!r} not found"
         )
-    mask = np.zeros(image.shape[:2], np.uint8)
-    for shape in doc.get("shapes", []):
-        label = str(shape.get("label", ""))
-        if label not in cmap:
+    h, w = int(image.shape[0]), int(image.shape[1])
+    mask: MaskArray = np.zeros((h, w), np.uint8)
+    for poly in read_labelme(json_path):  # file order: a later shape is drawn over an earlier one
+        if poly.label not in cmap:
             raise ValueError(
-                f"{json_path}: label {label!r} has no class value; pass class_map={{{label!r}: N}}"
+                f"{json_path}: label {poly.label!r} has no class value; pass class_map={{{poly.label!r}: N}}"
             )
-        pts = np.round(np.asarray(shape.get("points", []), np.float64)).astype(np.int32)
-        kind = shape.get("shape_type", "polygon") or "polygon"
-        if kind == "polygon" and len(pts) >= 3:
-            cv2.fillPoly(mask, [pts], int(cmap[label]))
-        elif kind == "rectangle" and len(pts) == 2:
-            cv2.rectangle(mask, tuple(pts[0]), tuple(pts[1]), int(cmap[label]), -1)
-        elif kind == "circle" and len(pts) == 2:
-            r = round(float(np.hypot(*(pts[1] - pts[0]))))
-            cv2.circle(mask, tuple(pts[0]), r, int(cmap[label]), -1)
+        render_polygon_mask([poly], (h, w), value=int(cmap[poly.label]), out=mask)
     return image, mask
 
 

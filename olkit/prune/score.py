@@ -15,14 +15,11 @@ from olkit.data.io import load_image
 from olkit.errors import DataNotFoundError, ImageReadError, UnprunableModelError
 from olkit.prune.graph import KeepMap, KeptFilters, conv_units, layer_chain
 from olkit.prune.surgery import _zeroed_weights
+from olkit.types import FTL_CLASSES as FTL_CLASSES  # the one definition; re-exported for old imports
 from olkit.types import PathLike
 
 ScoreMethod: TypeAlias = Literal["original", "threshold"]
 """How activation maps are binarised before the IoU with the mask (see the module docstring)."""
-
-
-FTL_CLASSES: dict[int, str] = {1: "Crack", 2: "Pore", 3: "Dirt", 4: "Background"}
-"""The original labeler's class values."""
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -229,3 +229,14 @@ def test_mask_set_reads_exif_16bit_and_alpha_masks_right(tmp_path) -> None:
     # resized with nearest neighbour: class values only
     small = load_mask_set(tmp_path / "Images", tmp_path / "Segmented", size=(20, 10))
     assert small.masks.shape == (2, 20, 10) and set(np.unique(small.masks).tolist()) <= {0, 2}
+
+
+def test_labelme_to_mask_is_the_bsdata_rasteriser(bsdata_dir) -> None:
+    """One labelme rasteriser: the labeler's importer and the BSData importer give the same pixels."""
+    from olkit.data.bsdata import read_labelme, render_polygon_mask
+
+    path = bsdata_dir / "label" / "01_200908031937_397500_315_crop_1.json"  # three pitting polygons
+    image, mask = masks.labelme_to_mask(path)
+    want = render_polygon_mask(read_labelme(path), image.shape[:2])
+    assert want.sum() > 0
+    np.testing.assert_array_equal(mask, want)  # "Pitting" is class value 1
