@@ -19,14 +19,14 @@ from olkit.data.io import grouped_split
 from olkit.models.flops import CONVENTION as FLOPS_CONVENTION
 from olkit.models.flops import count_flops, count_params
 from olkit.prune.graph import conv_units
-from olkit.prune.measure import Pooling, extract_features, feature_model, time_model
+from olkit.prune.measure import Pooling, extract_features, feature_model, time_models
 from olkit.prune.score import (
     KeptFilters,
     MaskSet,
     ScoreMethod,
-    _progress,
-    _UnitProbe,
+    UnitProbe,
     l1_selection,
+    progress_bar,
     random_selection,
     score_filters,
 )
@@ -179,10 +179,10 @@ def build_candidates(
         )
     full_doc = _with_counts(json.loads(full_path.with_suffix(".json").read_text()), full_path)
     rows.append({**full_doc, "path": str(full_path)})
-    probe: _UnitProbe | None = None
+    probe: UnitProbe | None = None
     n_ctrl = len(grid.controls)
     total = len(grid.leave_factors) * len(grid.depths) * (len(grid.methods) + n_ctrl)
-    bar = _progress(range(total), enabled=progress, desc="candidates")
+    bar = progress_bar(range(total), enabled=progress, desc="candidates")
     bar_it = iter(bar)
     for f in grid.leave_factors:
         for m_i, method in enumerate(grid.methods):
@@ -199,7 +199,7 @@ def build_candidates(
                 doc = _read_complete(path, source)
                 if doc is None:
                     if selection is None:
-                        probe = probe or _UnitProbe(model)
+                        probe = probe or UnitProbe(model)
                         selection = score_filters(
                             model,
                             masks,
@@ -297,7 +297,7 @@ def evaluate_candidates(
                 if r["eval_key"] == eval_key
             }
     rows = []
-    for _, row in _progress(list(table.iterrows()), enabled=progress, desc="evaluating"):
+    for _, row in progress_bar(list(table.iterrows()), enabled=progress, desc="evaluating"):
         cid = str(row["id"])
         key = f"{cid}:{row.get('source', '')}"
         if key in done:  # the candidate's own columns (params, gflop, path) as they are now
@@ -306,8 +306,11 @@ def evaluate_candidates(
         model = keras.models.load_model(row["path"], safe_mode=True, compile=False)
         rec: dict[str, Any] = dict(row)
         # timed first: right after a scikit-learn fit, its BLAS threads still spin and slow TensorFlow down
+        times = time_models({cid: model}, batches=time_batches, rounds=1, repeats=repeats, pooling=pooling)[
+            cid
+        ]
         for b in time_batches:
-            rec[f"ms_b{b}"] = time_model(model, batch=b, repeats=repeats, pooling=pooling)
+            rec[f"ms_b{b}"] = times[b]
         feats = extract_features(model, images, pooling=pooling, preprocess=preprocess)
         for i, clf in enumerate(classifiers):
             metrics = classify_features(feats, y, train, test, classifier=clf, seed=seed)

@@ -14,33 +14,39 @@ KeepMap: TypeAlias = dict[str, npt.NDArray[np.int64]]
 """Per conv layer name, the sorted indices of the filters that stay."""
 
 
-_CHANNELWISE = {
-    "BatchNormalization",
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Dropout",
-    "SpatialDropout2D",
-    "GaussianNoise",
-    "GaussianDropout",
-}
+CHANNELWISE: frozenset[str] = frozenset(
+    {
+        "BatchNormalization",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "Dropout",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "GaussianDropout",
+    }
+)
+"""Layers that act channel by channel after a conv (they follow its kept channels and belong to its unit)."""
 
 
-_PASSTHROUGH = {
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "ZeroPadding2D",
-    "Cropping2D",
-    "Rescaling",
-    "Resizing",
-    "CenterCrop",
-    "UpSampling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "ActivityRegularization",
-    "Identity",
-}
+PASSTHROUGH: frozenset[str] = frozenset(
+    {
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "ZeroPadding2D",
+        "Cropping2D",
+        "Rescaling",
+        "Resizing",
+        "CenterCrop",
+        "UpSampling2D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "ActivityRegularization",
+        "Identity",
+    }
+)
+"""Layers without per-channel weights that keep the channel axis as it is (pruning passes through them)."""
 
 
 _POOLS = {"MaxPooling2D", "AveragePooling2D"}
@@ -74,17 +80,19 @@ class ConvUnit:
     filters: int
 
 
-def _kind(layer: Any) -> str:
+def layer_kind(layer: Any) -> str:
+    """The layer's class name (``"Conv2D"``, ``"BatchNormalization"``...): what the pruning stages dispatch on."""
     return type(layer).__name__
 
 
-def _flatten_layers(model: Any) -> list[Any]:
+def flatten_layers(model: Any) -> list[Any]:
+    """Every layer of ``model`` in order, nested Sequential/Functional sub-models expanded, input layers left out."""
     out: list[Any] = []
     for layer in model.layers:
-        if _kind(layer) == "InputLayer":
+        if layer_kind(layer) == "InputLayer":
             continue
-        if hasattr(layer, "layers") and _kind(layer) in {"Sequential", "Functional", "Model"}:
-            out.extend(_flatten_layers(layer))
+        if hasattr(layer, "layers") and layer_kind(layer) in {"Sequential", "Functional", "Model"}:
+            out.extend(flatten_layers(layer))
         else:
             out.append(layer)
     return out
@@ -99,10 +107,10 @@ def layer_chain(model: Any) -> list[Any]:
         For merges (residual ``Add``, ``Concatenate``...), layers with several inputs, grouped, depthwise or
         separable convolutions and channels-first data; the message names the layer.
     """
-    layers = _flatten_layers(model)
+    layers = flatten_layers(model)
     previous = None
     for layer in layers:
-        kind = _kind(layer)
+        kind = layer_kind(layer)
         if kind in _MERGES:
             raise UnprunableModelError(
                 f"layer {layer.name!r} ({kind}) merges branches (e.g. a residual add); mask-guided filter pruning "
@@ -135,7 +143,7 @@ def layer_chain(model: Any) -> list[Any]:
             )
         if previous is not None and inp is not None and hasattr(inp, "_keras_history"):
             producer = inp._keras_history.operation
-            if producer is not previous and _kind(producer) != "InputLayer" and producer in layers:
+            if producer is not previous and layer_kind(producer) != "InputLayer" and producer in layers:
                 raise UnprunableModelError(
                     f"layer {layer.name!r} ({kind}) reads from {producer.name!r}, not from the layer before it "
                     f"({previous.name!r}); mask-guided pruning needs a plain chain."
@@ -149,10 +157,10 @@ def conv_units(model: Any) -> list[ConvUnit]:
     layers = layer_chain(model)
     units = []
     for i, layer in enumerate(layers):
-        if _kind(layer) != "Conv2D":
+        if layer_kind(layer) != "Conv2D":
             continue
         end = i
-        while end + 1 < len(layers) and _kind(layers[end + 1]) in _CHANNELWISE:
+        while end + 1 < len(layers) and layer_kind(layers[end + 1]) in CHANNELWISE:
             end += 1
         units.append(ConvUnit(layer.name, i, layers[end].name, int(layer.filters)))
     if not units:
@@ -162,7 +170,7 @@ def conv_units(model: Any) -> list[ConvUnit]:
 
 def block_ends(model: Any) -> list[str]:
     """Names of the layers that end a block (the pooling layers): cut depth ``k`` truncates after the k-th."""
-    return [layer.name for layer in layer_chain(model) if _kind(layer) in _POOLS]
+    return [layer.name for layer in layer_chain(model) if layer_kind(layer) in _POOLS]
 
 
 @dataclass(frozen=True)
@@ -188,3 +196,8 @@ class KeptFilters:
     def sizes(self) -> dict[str, int]:
         """Kept filters per layer."""
         return {k: len(v) for k, v in self.keep.items()}
+
+
+# the old private names, kept while olkit/deploy/fold.py (another work in progress) still imports them
+_kind = layer_kind
+_flatten_layers = flatten_layers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -12,8 +12,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from olkit.errors import UnprunableModelError
-from olkit.prune.graph import _flatten_layers, _kind, layer_chain
-from olkit.prune.score import _as_model_input
+from olkit.prune.graph import flatten_layers, layer_chain, layer_kind
+from olkit.prune.score import model_input
 from olkit.prune.surgery import fold_batchnorm
 
 Pooling: TypeAlias = Literal["flatten", "avg", "max"]
@@ -51,10 +51,83 @@ def extract_features(
     """Feature vectors ``(n, d)`` of ``images`` (raw RGB) through ``model`` and the pooling head."""
     fm = feature_model(model, pooling=pooling)
     out = [
-        np.asarray(fm(_as_model_input(images[i : i + batch_size], preprocess), training=False))
+        np.asarray(fm(model_input(images[i : i + batch_size], preprocess), training=False))
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(out).astype(np.float32)
+
+
+def time_models(
+    models: Mapping[str, Any],
+    *,
+    batches: Sequence[int] = (1, 32),
+    rounds: int = 3,
+    repeats: int = 5,
+    warmup: int = 2,
+    pooling: Pooling = "flatten",
+    fold_bn: bool = True,
+) -> dict[str, dict[int, float]]:
+    """The one timing path: median milliseconds of one forward pass per model and batch size, side by side.
+
+    Every model (with its pooling head) runs as a compiled ``tf.function`` on a fixed random uint8-range input, so
+    the figure is the network's compute, not Python or ``predict`` overhead. With ``fold_bn`` (default) a model is
+    timed as it would be deployed, its Conv -> BatchNormalization pairs folded (:func:`fold_batchnorm`, exact up
+    to rounding); a model whose layers cannot be chained that way is timed as it is. The models are timed in
+    ``rounds`` interleaved passes (each pass: every model, every batch size, ``warmup`` calls and then the median
+    of ``repeats`` timed calls), and the figure is the median over the passes: whatever else the machine does
+    meanwhile slows every model alike, so a choice among close candidates rests on comparable times.
+
+    Parameters
+    ----------
+    models : mapping
+        Name -> Keras model taking raw RGB images.
+    batches : sequence of int
+        Batch sizes to time.
+    rounds, repeats, warmup : int
+        Interleaved passes; timed calls per pass (their median); untimed calls before them.
+    pooling : {"flatten", "avg", "max"}
+        The head appended to a model whose output is a map (see :func:`feature_model`).
+    fold_bn : bool
+        Fold batch normalisation into the convolutions first.
+
+    Returns
+    -------
+    dict
+        Name -> batch size -> milliseconds.
+    """
+    import tensorflow as tf
+
+    prepared: dict[str, tuple[Any, dict[int, Any]]] = {}
+    for name, model in models.items():
+        if fold_bn and any(layer_kind(layer) == "BatchNormalization" for layer in flatten_layers(model)):
+            try:
+                model = fold_batchnorm(model)
+            except UnprunableModelError:
+                pass
+        fm = feature_model(model, pooling=pooling)
+        inputs = {
+            b: tf.constant(
+                np.random.default_rng(0).uniform(0, 255, (b, *model.input_shape[1:])).astype(np.float32)
+            )
+            for b in batches
+        }
+        fn = tf.function(lambda t, fm=fm: fm(t, training=False), reduce_retracing=True)
+        prepared[str(name)] = (fn, inputs)
+    times: dict[str, dict[int, list[float]]] = {name: {b: [] for b in batches} for name in prepared}
+    for _ in range(max(1, rounds)):
+        for name, (fn, inputs) in prepared.items():
+            for b in batches:
+                x = inputs[b]
+                gc.collect()  # not inside the timed calls
+                for _ in range(max(1, warmup)):
+                    fn(x).numpy()
+                calls = []
+                for _ in range(max(1, repeats)):
+                    t0 = time.perf_counter()
+                    fn(x).numpy()
+                    calls.append(time.perf_counter() - t0)
+                times[name][b].append(float(np.median(calls) * 1000.0))
+    return {name: {b: float(np.median(v)) for b, v in per.items()} for name, per in times.items()}
 
 
 def time_model(
@@ -66,34 +139,16 @@ def time_model(
     pooling: Pooling = "flatten",
     fold_bn: bool = True,
 ) -> float:
-    """Median milliseconds of one forward pass of a batch (model + pooling head), after warm-up calls.
-
-    The model runs as a compiled ``tf.function`` on a fixed random uint8-range input, so the figure is the
-    network's compute, not Python or ``predict`` overhead. With ``fold_bn`` (default) the model is timed as it
-    would be deployed, with its Conv -> BatchNormalization pairs folded (:func:`fold_batchnorm`, exact up to
-    rounding); a model whose layers cannot be chained that way is timed as it is.
-    """
-    import tensorflow as tf
-
-    if fold_bn and any(_kind(layer) == "BatchNormalization" for layer in _flatten_layers(model)):
-        try:
-            model = fold_batchnorm(model)
-        except UnprunableModelError:
-            pass
-    fm = feature_model(model, pooling=pooling)
-    x = tf.constant(
-        np.random.default_rng(0).uniform(0, 255, (batch, *model.input_shape[1:])).astype(np.float32)
-    )
-    fn = tf.function(lambda t: fm(t, training=False), reduce_retracing=True)
-    gc.collect()  # not inside the timed calls
-    for _ in range(max(1, warmup)):
-        fn(x).numpy()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(x).numpy()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000.0)
+    """Median milliseconds of one forward pass of one model at one batch size: :func:`time_models`, one pass."""
+    return time_models(
+        {"model": model},
+        batches=(batch,),
+        rounds=1,
+        repeats=repeats,
+        warmup=warmup,
+        pooling=pooling,
+        fold_bn=fold_bn,
+    )["model"][batch]
 
 
 def retime_candidates(
@@ -106,10 +161,9 @@ def retime_candidates(
 ) -> pd.DataFrame:
     """Time the candidates of ``table`` again, side by side, and return a copy with ``ms_b<batch>`` replaced.
 
-    Every model is loaded once and timed in ``rounds`` interleaved passes over the candidates (each pass the median
-    of ``repeats`` calls, :func:`time_model`); the new figure is the median over the passes. Times taken one
-    candidate at a time during an evaluation drift with whatever else the machine does; a choice of "the
-    fastest" among close candidates should rest on times taken this way.
+    Every model is loaded once and timed with :func:`time_models` (``rounds`` interleaved passes of ``repeats``
+    calls). Times taken one candidate at a time during an evaluation drift with whatever else the machine does; a
+    choice of "the fastest" among close candidates should rest on times taken this way.
     """
     import keras
 
@@ -117,12 +171,8 @@ def retime_candidates(
         str(row["id"]): keras.models.load_model(row["path"], safe_mode=True, compile=False)
         for _, row in table.iterrows()
     }
-    times: dict[tuple[str, int], list[float]] = {(cid, b): [] for cid in models for b in batches}
-    for _ in range(max(1, rounds)):
-        for cid, model in models.items():
-            for b in batches:
-                times[(cid, b)].append(time_model(model, batch=b, repeats=repeats, pooling=pooling))
+    times = time_models(models, batches=batches, rounds=rounds, repeats=repeats, pooling=pooling)
     out = table.copy()
     for b in batches:
-        out[f"ms_b{b}"] = [float(np.median(times[(str(cid), b)])) for cid in out["id"]]
+        out[f"ms_b{b}"] = [times[str(cid)][b] for cid in out["id"]]
     return out

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from olkit.data.io import load_image
 from olkit.errors import DataNotFoundError, ImageReadError, UnprunableModelError
 from olkit.prune.graph import KeepMap, KeptFilters, conv_units, layer_chain
-from olkit.prune.surgery import _zeroed_weights
+from olkit.prune.surgery import zeroed_weights
 from olkit.types import FTL_CLASSES as FTL_CLASSES  # the one definition; re-exported for old imports
 from olkit.types import PathLike
 
@@ -181,12 +181,14 @@ def load_mask_set(
     return MaskSet(np.stack(images), np.stack(masks), tuple(names))
 
 
-def _as_model_input(images: npt.NDArray[Any], preprocess: Callable[[Any], Any] | None) -> npt.NDArray[Any]:
+def model_input(images: npt.NDArray[Any], preprocess: Callable[[Any], Any] | None) -> npt.NDArray[Any]:
+    """``images`` as float32 model input, through ``preprocess`` when given (raw 0..255 otherwise)."""
     x = images.astype(np.float32)
     return np.asarray(preprocess(x)) if preprocess is not None else x
 
 
-def _progress(iterable: Iterable[Any], *, enabled: bool, **kwargs: Any) -> Iterable[Any]:
+def progress_bar(iterable: Iterable[Any], *, enabled: bool, **kwargs: Any) -> Iterable[Any]:
+    """A tqdm bar over ``iterable`` (``kwargs`` go to tqdm) when ``enabled``, else ``iterable`` itself."""
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -194,8 +196,12 @@ def _progress(iterable: Iterable[Any], *, enabled: bool, **kwargs: Any) -> Itera
     return tqdm(iterable, **kwargs)
 
 
-class _UnitProbe:
-    """A clone of the model whose weights are re-zeroed per selection, with one extractor per conv unit."""
+class UnitProbe:
+    """A clone of the model whose weights are re-zeroed per selection, with one extractor per conv unit.
+
+    Built once per model and shared by every leave factor's scoring (:func:`score_filters`), so the clone and
+    its extractors are made once.
+    """
 
     def __init__(self, model: Any) -> None:
         import keras
@@ -217,17 +223,20 @@ class _UnitProbe:
         }
 
     def reset(self) -> None:
+        """Restore the full model's weights in the clone."""
         for layer in layer_chain(self.clone):
             if self._originals[layer.name]:
                 layer.set_weights(self._originals[layer.name])
 
     def apply(self, keep: Mapping[str, npt.NDArray[np.int64]]) -> None:
-        zeroed = _zeroed_weights(self.clone, keep)
+        """Zero the dropped filters of ``keep`` in the clone (the others keep their current weights)."""
+        zeroed = zeroed_weights(self.clone, keep)
         for layer in layer_chain(self.clone):
             if layer.name in zeroed:
                 layer.set_weights(zeroed[layer.name])
 
     def maps(self, unit: str, x: npt.NDArray[Any], batch_size: int = 16) -> npt.NDArray[np.float32]:
+        """Activation maps at the end of conv unit ``unit`` for model input ``x``."""
         ext = self.extractors[unit]
         return np.concatenate(
             [np.asarray(ext(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
@@ -245,7 +254,7 @@ def score_filters(
     background: MaskSet | None = None,
     preprocess: Callable[[Any], Any] | None = None,
     progress: bool = False,
-    _probe: _UnitProbe | None = None,
+    _probe: UnitProbe | None = None,
 ) -> KeptFilters:
     """Greedy mask-guided selection through the conv layers, as the original's ``make_fussy_models.py``.
 
@@ -275,18 +284,20 @@ def score_filters(
     progress : bool
         Show a tqdm bar over the layers.
     """
-    probe = _probe or _UnitProbe(model)
+    probe = _probe or UnitProbe(model)
     probe.reset()
-    x = _as_model_input(masks.images, preprocess)
+    x = model_input(masks.images, preprocess)
     target = masks.class_masks(target_class)
     bg_x, bg_masks = None, None
     if background_class is not None:
         bg_set = background if background is not None else masks
-        bg_x = _as_model_input(bg_set.images, preprocess) if background is not None else x
+        bg_x = model_input(bg_set.images, preprocess) if background is not None else x
         bg_masks = bg_set.class_masks(background_class)
     keep: KeepMap = {}
     scores: dict[str, npt.NDArray[np.float64]] = {}
-    for unit in _progress(probe.units, enabled=progress, desc=f"scoring f={leave_factor:.3g}", leave=False):
+    for unit in progress_bar(
+        probe.units, enabled=progress, desc=f"scoring f={leave_factor:.3g}", leave=False
+    ):
         probe.apply(keep)
         maps = probe.maps(unit.name, x)
         s = layer_scores(maps, target, method=method)

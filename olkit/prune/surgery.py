@@ -10,17 +10,17 @@ import numpy.typing as npt
 
 from olkit.errors import UnprunableModelError
 from olkit.prune.graph import (
-    _CHANNELWISE,
-    _PASSTHROUGH,
+    CHANNELWISE,
+    PASSTHROUGH,
     KeptFilters,
-    _kind,
     block_ends,
     conv_units,
     layer_chain,
+    layer_kind,
 )
 
 
-def _zeroed_weights(model: Any, keep: Mapping[str, npt.NDArray[np.int64]]) -> dict[str, list[Any]]:
+def zeroed_weights(model: Any, keep: Mapping[str, npt.NDArray[np.int64]]) -> dict[str, list[Any]]:
     """Weights of every layer with the dropped filters zeroed (conv kernel + bias, BN beta + moving mean)."""
     out: dict[str, list[Any]] = {}
     layers = layer_chain(model)
@@ -36,7 +36,7 @@ def _zeroed_weights(model: Any, keep: Mapping[str, npt.NDArray[np.int64]]) -> di
             weights[1][drop] = 0.0
         out[conv.name] = weights
         for layer in layers[unit.index + 1 : by_name[unit.end] + 1]:
-            if _kind(layer) == "BatchNormalization":
+            if layer_kind(layer) == "BatchNormalization":
                 bn = [w.copy() for w in layer.get_weights()]
                 names = [v.path.split("/")[-1] for v in layer.weights]
                 for w, vname in zip(bn, names):
@@ -56,7 +56,7 @@ def mask_model(model: Any, keep: Mapping[str, npt.NDArray[np.int64]]) -> Any:
 
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    zeroed = _zeroed_weights(clone, keep)
+    zeroed = zeroed_weights(clone, keep)
     for layer in layer_chain(clone):
         if layer.name in zeroed:
             layer.set_weights(zeroed[layer.name])
@@ -113,7 +113,7 @@ def prune_model(
     new_weights: list[list[Any]] = []
     cur: npt.NDArray[np.int64] | None = None  # kept indices along the last axis of the current tensor
     for layer in layers:
-        kind = _kind(layer)
+        kind = layer_kind(layer)
         cfg = layer.get_config()
         weights = layer.get_weights()
         if kind == "Conv2D":
@@ -139,7 +139,7 @@ def prune_model(
                 h, w, c = shape
                 grid = np.arange(h * w * c).reshape(h, w, c)
                 cur = grid[:, :, cur].reshape(-1).astype(np.int64)
-        elif kind in _CHANNELWISE or kind in _PASSTHROUGH:
+        elif kind in CHANNELWISE or kind in PASSTHROUGH:
             if weights and cur is not None:
                 raise UnprunableModelError(
                     f"layer {layer.name!r} ({kind}) has per-channel weights olkit cannot cut"
@@ -184,10 +184,10 @@ def fold_batchnorm(model: Any, *, name: str | None = None) -> Any:
         weights = layer.get_weights()
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if (
-            _kind(layer) == "Conv2D"
+            layer_kind(layer) == "Conv2D"
             and cfg.get("activation") == "linear"
             and nxt is not None
-            and _kind(nxt) == "BatchNormalization"
+            and layer_kind(nxt) == "BatchNormalization"
             and nxt.get_config().get("axis") in (-1, 3, [-1], [3])
         ):
             bn_cfg = nxt.get_config()
@@ -202,7 +202,7 @@ def fold_batchnorm(model: Any, *, name: str | None = None) -> Any:
             weights = [kernel.astype(np.float32), ((bias - bn["moving_mean"]) * g + beta).astype(np.float32)]
             i += 2
             after = layers[i] if i < len(layers) else None
-            if after is not None and _kind(after) == "ReLU":
+            if after is not None and layer_kind(after) == "ReLU":
                 rc = after.get_config()
                 if not rc.get("max_value") and not rc.get("negative_slope") and not rc.get("threshold"):
                     cfg["activation"] = "relu"
