@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from olkit.errors import ModelMismatchError, UntrustedFileError
+from olkit.files import atomic_save
 from olkit.types import ClassName, FloatArray, PathLike
 
 __all__ = [
@@ -177,12 +178,7 @@ def continue_fit(
 
 def save_classifier(pipe: Pipeline, path: PathLike) -> Path:
     """Write ``pipe`` with skops (atomically) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sio.dump(pipe, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_save(path, lambda tmp: sio.dump(pipe, tmp))
 
 
 def load_classifier(path: PathLike, *, trusted: frozenset[str] = TRUSTED_TYPES) -> Pipeline:

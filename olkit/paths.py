@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from olkit.files import atomic_write_text
 from olkit.types import PathLike
 
 DATA_ENV = "OLKIT_DATA_ROOT"
@@ -124,9 +124,5 @@ class RunFolder:
         """Merge ``values`` under ``section`` into ``metrics.json`` atomically and return the whole document."""
         doc = self.read_metrics()
         doc[section] = {**doc.get(section, {}), **values}
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".metrics-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, sort_keys=True, default=float)
-        os.replace(tmp, self.metrics)
+        atomic_write_text(self.metrics, json.dumps(doc, indent=2, sort_keys=True, default=float))
         return doc

@@ -22,7 +22,6 @@ Examples
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from olkit.errors import NotebookExecutionError, OlkitError
+from olkit.files import atomic_write_json, utc_stamp
 from olkit.paths import RunFolder, project_root, runs_root
 from olkit.types import PathLike
 
@@ -248,14 +248,7 @@ def read_state(run: RunFolder) -> dict[str, Any]:
 
 
 def _write_state(run: RunFolder, state: dict[str, Any]) -> None:
-    path = run.root / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    atomic_write_json(run.root / STATE_FILE, state, sort_keys=True)
 
 
 def _expand(value: Any, context: Mapping[str, str]) -> Any:
@@ -472,8 +465,8 @@ def run_series(
                 f"--from {from_notebook}: {', '.join(missing)} did not complete in {run.root}; "
                 f"run without --from to resume at {missing[0]}"
             )
-    state.update(profile=prof.name, run_id=run.root.name, updated=_now())
-    state.setdefault("created", _now())
+    state.update(profile=prof.name, run_id=run.root.name, updated=utc_stamp())
+    state.setdefault("created", utc_stamp())
     _write_state(run, state)
 
     say(f"olkit run: profile {prof.name} -> {run.root}")
@@ -491,7 +484,7 @@ def run_series(
             "status": "running",
             "parameters": _jsonable(plans[nb.stem]),
             "source_sha256": _source_sha256(nb),
-            "started": _now(),
+            "started": utc_stamp(),
         }
         for later in notebooks[i + 1 :]:  # later notebooks read what this one writes: they run again
             done.pop(later.stem, None)
@@ -505,11 +498,11 @@ def run_series(
                 cell_timeout_s=prof.parameters.get("cell_timeout_s"),
             )
         except NotebookExecutionError as exc:
-            done[nb.stem].update(status="failed", finished=_now(), error=str(exc), cell=exc.cell)
+            done[nb.stem].update(status="failed", finished=utc_stamp(), error=str(exc), cell=exc.cell)
             _write_state(run, state)
             say(f"      failed at cell In [{exc.cell}]")
             raise
-        done[nb.stem].update(status="completed", finished=_now(), seconds=round(seconds, 2))
+        done[nb.stem].update(status="completed", finished=utc_stamp(), seconds=round(seconds, 2))
         _write_state(run, state)
         results.append(NotebookRun(nb.stem, "completed", seconds, output))
         say(f"      done in {seconds:.1f} s")
@@ -532,7 +525,7 @@ def run_series(
         report_path = write_report(run)
         say(f"  report: {report_path}")
     summary = summarize(run)
-    state.update(updated=_now(), report=str(report_path) if report_path else None)
+    state.update(updated=utc_stamp(), report=str(report_path) if report_path else None)
     _write_state(run, state)
     return RunResult(run, prof.name, tuple(results), report_path, total, summary)
 

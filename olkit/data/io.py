@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -47,6 +46,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from olkit.errors import DataNotFoundError, ImageReadError
+from olkit.files import atomic_write_json, atomic_write_text
 from olkit.types import MANIFEST_COLUMNS, ImageArray, ImageProblem, PathLike
 
 __all__ = [
@@ -774,18 +774,10 @@ def write_manifest(df: pd.DataFrame, path: PathLike, *, overwrite: bool = False)
     if suffix not in (".csv", ".json"):
         raise ValueError(f"{p}: a manifest is written as .csv or .json, not {suffix or 'no suffix'!r}")
     out = _frame(df)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            if suffix == ".csv":
-                out.to_csv(fh, index=False)
-            else:
-                json.dump(out.to_dict(orient="records"), fh, indent=1)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if suffix == ".csv":
+        atomic_write_text(p, out.to_csv(index=False, lineterminator="\n"))
+    else:
+        atomic_write_json(p, out.to_dict(orient="records"), indent=1)
     return p
 
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from olkit.errors import ImageReadError, ModelMismatchError
+from olkit.files import atomic_save, atomic_write_json, utc_stamp
 from olkit.models.flops import count_flops
 from olkit.types import ClassName, ImageArray, PathLike
 
@@ -431,14 +432,11 @@ class Backbone:
         path = Path(path)
         if path.suffix != ".keras":
             raise ValueError(f"{path}: a backbone is saved as .keras (pass a path ending in .keras)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.keras")
-        self.model.save(tmp)
-        tmp.replace(path)
+        atomic_save(path, self.model.save)
         meta = self.describe()
         meta["model_file"] = path.name
-        meta["saved"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        meta["saved"] = utc_stamp()
+        atomic_write_json(path.with_suffix(".json"), meta)
         return path
 
     @classmethod

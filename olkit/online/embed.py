@@ -13,8 +13,6 @@ refused with both fingerprints (:class:`olkit.errors.CacheMismatchError`).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from olkit.errors import CacheMismatchError
+from olkit.files import atomic_write_json, atomic_writer
 from olkit.models.conv_base import Backbone
 from olkit.types import FloatArray, ImageArray, PathLike, Sha256
 
@@ -185,7 +184,7 @@ class EmbeddingCache:
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
             doc = {"fingerprint": fingerprint, "dim": self.dim, **(describe or {})}
-            _atomic_write(meta_path, json.dumps(doc, indent=2).encode())
+            atomic_write_json(meta_path, doc)
         self._index: dict[Sha256, np.ndarray] | None = None
 
     @classmethod
@@ -246,23 +245,12 @@ class EmbeddingCache:
         existing = self.shards()
         number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         path = self.folder / f"shard-{number:06d}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".shard-", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_writer(path, mode="wb") as fh:
             np.savez(fh, sha256=np.array(list(sha256s), dtype="U64"), embeddings=emb)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
         index = self._load()
         for s, row in zip(sha256s, emb):
             index[s] = row
         return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def embed_cached(

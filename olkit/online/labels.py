@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from olkit.errors import DataNotFoundError, LabelStoreLockedError, OlkitError
+from olkit.files import atomic_write_json, utc_now, utc_stamp
 from olkit.types import ClassName, ImageProblem, LabelSource, PathLike, Sha256
 
 __all__ = [
@@ -139,10 +140,6 @@ class ExportReport:
         if self.problems:
             text += "\n" + "\n".join(f"  skipped {p}" for p in self.problems)
         return text
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -379,7 +376,7 @@ class LabelStore:
     ) -> LabelEvent:
         """Append one label event and commit it durably; return the stored event."""
         row = self._row(
-            sha256, label, path=path, annotator=annotator, round=round, source=source, when=_now()
+            sha256, label, path=path, annotator=annotator, round=round, source=source, when=utc_now()
         )
 
         def write() -> LabelEvent:
@@ -402,7 +399,7 @@ class LabelStore:
         ``labels`` maps sha256 to class, or yields ``(sha256, class, path)`` triples.
         """
         items = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
-        when = _now()
+        when = utc_now()
         rows = [
             self._row(
                 item[0],
@@ -478,7 +475,7 @@ class LabelStore:
                     annotator=who,
                     round=target.round if round is None else round,
                     source=source,
-                    when=_now(),
+                    when=utc_now(),
                     undoes=int(target.id),
                 )
                 new_id = _new_id(conn.execute(ev.insert().values(**row)))
@@ -629,13 +626,11 @@ class LabelStore:
         else:
             names = {c: c for c in classes}
         dest = Path(root) / folder
-        if dest.exists():
-            if not (dest / EXPORT_MARKER).is_file():
-                raise OlkitError(
-                    f"{dest} exists and was not written by olkit; export elsewhere (root=...) or move it away "
-                    "first (olkit replaces only its own exports)."
-                )
-            shutil.rmtree(dest)
+        if dest.exists() and not (dest / EXPORT_MARKER).is_file():
+            raise OlkitError(
+                f"{dest} exists and was not written by olkit; export elsewhere (root=...) or move it away "
+                "first (olkit replaces only its own exports)."
+            )
         tmp = dest.with_name(f".{dest.name}.partial")
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -661,13 +656,20 @@ class LabelStore:
             else:
                 shutil.copy2(src, target)
             counts[names[rec.label]] += 1
-        (tmp / EXPORT_MARKER).write_text(
-            json.dumps(
-                {"store": self.describe(), "time": _now().isoformat(), "folders": names, "counts": counts},
-                indent=1,
-            )
+        atomic_write_json(
+            tmp / EXPORT_MARKER,
+            {"store": self.describe(), "time": utc_stamp(), "folders": names, "counts": counts},
+            indent=1,
         )
-        os.replace(tmp, dest)
+        # a folder cannot be swapped in one rename over a full one: the old export goes aside only once the new
+        # one is complete, so a crash leaves the old export or the new one (and at worst a hidden leftover)
+        old = dest.with_name(f".{dest.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if dest.exists():
+            dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
         return ExportReport(root=str(dest), counts=counts, problems=tuple(problems))
 
     # ------------------------------------------------------------------ import
