@@ -15,7 +15,9 @@ For each case: candidates over leave factors x cut depth (mask-guided with the p
 and random controls at the same per-layer sizes), evaluated with the original's LogisticRegression grid search on
 flattened features (and an MLP), held-out accuracy, time at batch 1 and 32. The chosen model is the fastest
 mask-guided candidate whose *cross-validated* accuracy on the train part is not below the full model's (the test
-part is not used to choose); full and chosen are then timed again side by side with more repeats.
+part is not used to choose: :func:`olkit.prune.decide.choose`), the eligible candidates and the full model timed
+again side by side (3 interleaved passes of 7 calls) by the package's one timing path; the figures are
+:func:`olkit.report.prune_figures`'s.
 The Pareto plots go to ``bench/prune_pareto.png``, ``bench/prune_pareto_bsdata.png`` and
 ``bench/prune_pareto_alexnet.png``.
 """
@@ -128,16 +130,6 @@ def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     return {"images": images_a, "labels": labels, "groups": groups, "masks": score, "target": 1}
 
 
-def _figures(row: pd.Series) -> dict[str, Any]:
-    return {
-        "acc": round(float(row["acc"]), 4),
-        "ms_b1": round(float(row["ms_b1"]), 3),
-        "ms_b32": round(float(row["ms_b32"]), 3),
-        "params": int(row["params"]),
-        "gflop": round(float(row["gflop"]), 5),
-    }
-
-
 def alexnet_from_scratch(seed: int = SEED) -> Any:
     """The original's second case: an AlexNet-like net trained from scratch on the target defect.
 
@@ -162,13 +154,21 @@ def run_case(
     *,
     leave_factors: tuple[float, ...] = LEAVE_FACTORS,
     depths: tuple[int | None, ...] = DEPTHS,
+    work: Path = WORK,
+    figures_dir: Path = BENCH,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Candidates, evaluation, choice, side-by-side timing and the Pareto plot of one case."""
+    """Candidates, evaluation, the package's decision (with its side-by-side timing), figures and Pareto plot.
+
+    Everything measured here is a package call: :func:`olkit.prune.candidates.evaluate_candidates`,
+    :func:`olkit.prune.decide.choose` (which re-times the eligible candidates beside the full model through
+    :func:`olkit.prune.measure.time_models`) and :func:`olkit.report.prune_figures`; the bench adds only where it
+    ran and how long it took.
+    """
     from olkit.prune import decide
     from olkit.prune.candidates import CandidateGrid, build_candidates, evaluate_candidates
-    from olkit.prune.measure import retime_candidates, time_model
+    from olkit.report import prune_figures
 
-    out = WORK / name
+    out = work / name
     grid = CandidateGrid(
         leave_factors=leave_factors,
         depths=depths,
@@ -192,91 +192,32 @@ def run_case(
         progress=False,
     )
     t_eval = time.perf_counter() - t0 - t_cand
-    full = res[res["method"] == "full"].iloc[0]
-    mask_rows = res[res["method"].str.startswith("mask")]
-    eligible = mask_rows[mask_rows["cv_acc"] >= float(full["cv_acc"]) - 1e-12]
-    if len(eligible):
-        # the times of the evaluation were taken one candidate at a time: time the eligible ones again side by side
-        eligible = retime_candidates(eligible, batches=(32,), rounds=3, repeats=5)
-        chosen = decide.fastest_within(eligible, 0.0, acc_col="cv_acc", reference=float(full["cv_acc"]))
-        rule = (
-            "fastest (re-timed side by side) mask-guided candidate with cross-validated accuracy >= the full "
-            "model's"
-        )
-    else:
-        chosen = decide.best_by_d(mask_rows)
-        rule = "no candidate reached the full model's CV accuracy: highest fitted D"
-    # side by side, more repeats, alternating: the headline times
-    import keras
-
-    m_full = keras.models.load_model(full["path"], safe_mode=True, compile=False)
-    m_chosen = keras.models.load_model(chosen["path"], safe_mode=True, compile=False)
-    times: dict[str, dict[int, list[float]]] = {"full": {1: [], 32: []}, "chosen": {1: [], 32: []}}
-    for _ in range(3):
-        for key, m in (("full", m_full), ("chosen", m_chosen)):
-            for b in (1, 32):
-                times[key][b].append(time_model(m, batch=b, repeats=7))
-    full_fig, chosen_fig = _figures(full), _figures(chosen)
-    for key, fig in (("full", full_fig), ("chosen", chosen_fig)):
-        fig["ms_b1"] = round(float(np.median(times[key][1])), 3)
-        fig["ms_b32"] = round(float(np.median(times[key][32])), 3)
-    same = res[
-        (res["leave_factor"] == chosen["leave_factor"])
-        & (res["depth"].fillna(-1) == (chosen["depth"] if pd.notna(chosen["depth"]) else -1))
-    ].set_index("method")
-    same_size = {
-        "mask": round(float(chosen["acc"]), 4),
-        "l1": round(float(same.loc["l1", "acc"]), 4) if "l1" in same.index else None,
-        "random": round(float(same.loc["random", "acc"]), 4) if "random" in same.index else None,
-    }
-    # mask vs controls over every size, not only the chosen one
-    wins = {"l1": 0, "random": 0, "ties_l1": 0, "ties_random": 0, "sizes": 0}
-    for (_f, _d), grp in res[res["method"] != "full"].groupby(["leave_factor", res["depth"].fillna(-1)]):
-        g = grp.set_index("method")["acc"]
-        if "mask-threshold" not in g:
-            continue
-        wins["sizes"] += 1
-        for c in ("l1", "random"):
-            if c in g:
-                wins[c] += int(g["mask-threshold"] > g[c])
-                wins[f"ties_{c}"] += int(g["mask-threshold"] == g[c])
-    mean_acc = res[res["method"] != "full"].groupby("method")[["acc", "acc_mlp"]].mean().round(4).to_dict()
-    for key, row in (("full", full), ("chosen", chosen)):  # the plot and table show the headline times
-        for b in (1, 32):
-            res.loc[res["id"] == row["id"], f"ms_b{b}"] = float(np.median(times[key][b]))
-    plot_path = BENCH / ("prune_pareto.png" if name == "crack" else f"prune_pareto_{name}.png")
-    table = decide.decision_table(res)
+    # the fastest mask-guided candidate whose cross-validated train accuracy is not below the full model's (the
+    # test part is not used to choose); it and the full model are timed side by side: the headline times
+    chosen, reason, res = decide.choose(
+        res, rule="fastest_within", eps=0.0, acc_col="cv_acc", rounds=3, repeats=7
+    )
+    t_choose = time.perf_counter() - t0 - t_cand - t_eval
+    plot_path = figures_dir / ("prune_pareto.png" if name == "crack" else f"prune_pareto_{name}.png")
     decide.pareto_plot(res, plot_path, chosen=str(chosen["id"]), title=f"mask-guided pruning, {name}")
-    table.to_csv(out / "table.csv", index=False)
+    decide.decision_table(res).to_csv(out / "table.csv", index=False)
+    figures = prune_figures(
+        res, chosen, backbone=f"{model.name} on {name}", rule="fastest_within (cv_acc, eps 0)", reason=reason
+    )
+    try:
+        png = str(plot_path.relative_to(BENCH.parent))
+    except ValueError:
+        png = str(plot_path)
     summary = {
-        "full": full_fig,
-        "chosen": {
-            **chosen_fig,
-            "id": str(chosen["id"]),
-            "leave_factor": float(chosen["leave_factor"]),
-            "depth": None if pd.isna(chosen["depth"]) else int(chosen["depth"]),
-            "f1": round(float(chosen["f1"]), 4),
-            "auc": round(float(chosen["auc"]), 4),
-            "acc_mlp": round(float(chosen["acc_mlp"]), 4),
-            "cv_acc": round(float(chosen["cv_acc"]), 4),
-        },
-        "speedup_b32": round(full_fig["ms_b32"] / chosen_fig["ms_b32"], 2),
-        "speedup_b1": round(full_fig["ms_b1"] / chosen_fig["ms_b1"], 2),
-        "acc_delta": round(chosen_fig["acc"] - full_fig["acc"], 4),
-        "params_ratio": round(chosen_fig["params"] / full_fig["params"], 4),
-        "flop_reduction": round(full_fig["gflop"] / max(chosen_fig["gflop"], 1e-12), 1),
-        "same_size_acc": same_size,
-        "mask_vs_controls_all_sizes": wins,
-        "mean_acc_over_sizes": mean_acc,
-        "full_acc_mlp": round(float(full["acc_mlp"]), 4),
-        "rule": rule,
-        "eligible": len(eligible),
+        **figures,
         "n_eval": len(case["labels"]),
-        "n_test": int(full["n_test"]),
         "n_score_masks": len(case["masks"]),
-        "candidates": len(res),
-        "pareto_png": str(plot_path.relative_to(BENCH.parent)),
-        "case_seconds": {"candidates": round(t_cand, 1), "evaluation": round(t_eval, 1)},
+        "pareto_png": png,
+        "case_seconds": {
+            "candidates": round(t_cand, 1),
+            "evaluation": round(t_eval, 1),
+            "decision": round(t_choose, 1),
+        },
     }
     return summary, res
 
@@ -286,6 +227,7 @@ def run() -> dict[str, Any]:
     import keras
 
     from olkit.models import zoo
+    from olkit.models.flops import count_params
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t0 = time.perf_counter()
@@ -316,9 +258,10 @@ def run() -> dict[str, Any]:
         out["bsdata"] = {"error": f"{type(exc).__name__}: {exc}"}
     out["backbone"] = {
         "model": f"VGG16-like (13 conv, BN, widths {WIDTH}..{8 * WIDTH}), surface-pretrained (olkit/models/weights)",
-        "timing": "tf.function, BN folded into the convs (as deployed), median of repeats",
+        "timing": "olkit.prune.measure.time_models: tf.function, BN folded into the convs (as deployed), "
+        "median of repeats, full and eligible candidates interleaved side by side",
         "input": SIZE,
-        "params": int(model.count_params()),
+        "params": count_params(model),
     }
     out["grid"] = {
         "leave_factors": list(LEAVE_FACTORS),

@@ -552,7 +552,10 @@ def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) ->
 
 
 def online_figures(session: Any, result: Any) -> dict[str, Any]:
-    """One round's figures under the keys of ``../shared/BENCH.md`` (``online`` section)."""
+    """One round's figures under the keys of ``../shared/BENCH.md`` (``online`` section).
+
+    The notebooks write it into ``metrics.json`` and the online bench builds every draw's figures from it.
+    """
     sizes = {f"{s}_size": len(session.predictions(s)) for s in ("train", "holdout", "test")}
     return {
         **sizes,
@@ -567,49 +570,66 @@ def online_figures(session: Any, result: Any) -> dict[str, Any]:
         "balanced_acc_after": result.after.balanced_accuracy,
         "train_acc_before": result.train_acc_before,
         "train_acc_after": result.train_acc_after,
+        "new_weight": result.new_weight,
+        "control_seconds": result.control_seconds,
         "mode": result.mode,
         "round": result.round,
     }
 
 
-def prune_figures(table: Any, chosen: Any, *, backbone: str = "", rule: str = "") -> dict[str, Any]:
+def prune_figures(
+    table: Any, chosen: Any, *, backbone: str = "", rule: str = "", reason: str = ""
+) -> dict[str, Any]:
     """The chosen pruned model against the full one, under the keys of ``../shared/BENCH.md`` (``prune``).
+
+    The notebooks write it into ``metrics.json`` and the pruning bench reports it as its figures.
 
     Parameters
     ----------
     table : pandas.DataFrame
         :func:`olkit.prune.candidates.evaluate_candidates` output (``method``, ``leave_factor``, ``depth``, ``acc``,
-        ``ms_b1``, ``ms_b32``, ``params``, ``gflop``); one row has ``method == "full"``.
+        ``ms_b1``, ``ms_b32``, ``params``, ``gflop``); one row has ``method == "full"``. Pass the table
+        :func:`olkit.prune.decide.choose` returns, so that full and chosen carry their side-by-side times.
     chosen : pandas.Series
         The chosen row.
-    backbone, rule : str
-        Written beside the figures (what was pruned, which decision rule chose).
+    backbone, rule, reason : str
+        Written beside the figures (what was pruned, which decision rule chose, and its sentence saying why).
+
+    Returns
+    -------
+    dict
+        ``full`` and ``chosen`` (``acc``, ``f1``, ``auc``, ``bal_acc``, ``cv_acc``, ``acc_mlp``, ``ms_b1``,
+        ``ms_b32``, ``params``, ``gflop`` where the table has them; the chosen one also ``leave_factor`` and
+        ``depth``), ``speedup_b32``, ``speedup_b1``, ``acc_delta`` (chosen minus full), ``params_ratio``,
+        ``flop_reduction``, ``same_size_acc`` (the mask-guided candidate and the L1 / random controls of the chosen
+        size), ``mask_vs_controls_all_sizes`` (at how many sizes the mask-guided candidate beats or ties each
+        control), ``mean_acc_over_sizes`` (per method), ``n_train``/``n_test`` and ``candidates``.
     """
     import math
 
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
     def pick(row: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in ("acc", "f1", "auc", "ms_b1", "ms_b32", "params", "gflop"):
-            if (
-                key in row
-                and row[key] is not None
-                and not (isinstance(row[key], float) and math.isnan(row[key]))
-            ):
+        for key in ("acc", "f1", "auc", "bal_acc", "cv_acc", "acc_mlp", "ms_b1", "ms_b32", "params", "gflop"):
+            if key in row and not missing(row[key]):
                 out[key] = int(row[key]) if key == "params" else float(row[key])
         return out
 
     full = table[table["method"] == "full"].iloc[0]
     f, c = pick(full), pick(chosen)
+    c["leave_factor"] = float(chosen["leave_factor"])
+    c["depth"] = None if missing(chosen.get("depth")) else int(chosen["depth"])
 
     def same(a: Any, b: Any) -> bool:
-        a_none = a is None or (isinstance(a, float) and math.isnan(a))
-        b_none = b is None or (isinstance(b, float) and math.isnan(b))
-        return (a_none and b_none) or (not a_none and not b_none and float(a) == float(b))
+        return (missing(a) and missing(b)) or (not missing(a) and not missing(b) and float(a) == float(b))
 
+    depths = table["depth"] if "depth" in table.columns else [None] * len(table)
     peers = table[
         [
             same(lf, chosen["leave_factor"]) and same(d, chosen.get("depth"))
-            for lf, d in zip(table["leave_factor"], table.get("depth", [None] * len(table)))
+            for lf, d in zip(table["leave_factor"], depths)
         ]
     ]
     same_size = {"mask": c.get("acc")}
@@ -617,9 +637,32 @@ def prune_figures(table: Any, chosen: Any, *, backbone: str = "", rule: str = ""
         method = str(row["method"])
         if method in ("l1", "random"):
             same_size[method] = float(row["acc"])
+    # the mask-guided candidates against the controls at every size, not only the chosen one
+    mask = str(chosen["method"]) if str(chosen["method"]).startswith("mask") else "mask-threshold"
+    wins = {"l1": 0, "random": 0, "ties_l1": 0, "ties_random": 0, "sizes": 0}
+    pruned = table[table["method"] != "full"]
+    by_size: dict[tuple[float, float], dict[str, float]] = {}
+    pdepths = list(pruned["depth"]) if "depth" in pruned.columns else [None] * len(pruned)
+    for lf, d, method, acc in zip(
+        pruned["leave_factor"], pdepths, pruned["method"].astype(str), pruned["acc"]
+    ):
+        by_size.setdefault((float(lf), -1.0 if missing(d) else float(d)), {})[method] = float(acc)
+    for accs in by_size.values():
+        if mask not in accs:
+            continue
+        wins["sizes"] += 1
+        for control in ("l1", "random"):
+            if control in accs:
+                wins[control] += int(accs[mask] > accs[control])
+                wins[f"ties_{control}"] += int(accs[mask] == accs[control])
+    acc_cols = [col for col in ("acc", "acc_mlp") if col in table.columns]
+    mean_acc = {
+        col: {str(m): float(v) for m, v in pruned.groupby("method")[col].mean().items()} for col in acc_cols
+    }
     return {
         "backbone": backbone,
         "rule": rule,
+        "reason": reason,
         "chosen_name": "the full model (no pruned candidate qualified)"
         if str(chosen["method"]) == "full"
         else f"{chosen['method']} f={float(chosen['leave_factor']):g}"
@@ -627,9 +670,15 @@ def prune_figures(table: Any, chosen: Any, *, backbone: str = "", rule: str = ""
         "chosen_id": str(chosen["id"]),
         "full": f,
         "chosen": c,
-        "speedup_b32": f["ms_b32"] / c["ms_b32"] if c.get("ms_b32") else None,
-        "speedup_b1": f["ms_b1"] / c["ms_b1"] if c.get("ms_b1") else None,
+        "speedup_b32": f["ms_b32"] / c["ms_b32"] if c.get("ms_b32") and "ms_b32" in f else None,
+        "speedup_b1": f["ms_b1"] / c["ms_b1"] if c.get("ms_b1") and "ms_b1" in f else None,
         "acc_delta": c["acc"] - f["acc"] if "acc" in c and "acc" in f else None,
+        "params_ratio": c["params"] / f["params"] if f.get("params") and "params" in c else None,
+        "flop_reduction": f["gflop"] / c["gflop"] if c.get("gflop") and "gflop" in f else None,
         "same_size_acc": same_size,
+        "mask_vs_controls_all_sizes": wins,
+        "mean_acc_over_sizes": mean_acc,
+        "n_train": None if missing(full.get("n_train")) else int(full["n_train"]),
+        "n_test": None if missing(full.get("n_test")) else int(full["n_test"]),
         "candidates": len(table),
     }

@@ -246,6 +246,71 @@ def build_candidates(
     return table
 
 
+@dataclass(frozen=True)
+class EvaluationSample:
+    """The images every candidate is evaluated on (:func:`evaluation_sample`).
+
+    Attributes
+    ----------
+    images : uint8 array ``(n, size, size, 3)``
+    labels, groups : arrays ``(n,)``
+        Class names and source groups (image, photograph, wear sequence) of the images.
+    train, test : int arrays
+        The grouped split :func:`evaluate_candidates` makes with the same seed: a model trained for pruning
+        (e.g. from scratch) may see ``train`` only, so no test image leaks into it.
+    paths : tuple of str
+        Where the images came from.
+    problems : list
+        Images that could not be read (left out).
+    """
+
+    images: npt.NDArray[np.uint8]
+    labels: npt.NDArray[Any]
+    groups: npt.NDArray[Any]
+    train: npt.NDArray[np.int64]
+    test: npt.NDArray[np.int64]
+    paths: tuple[str, ...] = ()
+    problems: tuple[Any, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def summary(self) -> str:
+        """One line: images, classes with counts, train/test sizes."""
+        names, counts = np.unique(self.labels.astype(str), return_counts=True)
+        classes = ", ".join(f"{n}: {c}" for n, c in zip(names, counts))
+        skipped = f"; {len(self.problems)} unreadable left out" if self.problems else ""
+        return (
+            f"{len(self)} evaluation images ({classes}); {len(self.train)} train / {len(self.test)} test, "
+            f"split by group{skipped}"
+        )
+
+
+def evaluation_sample(
+    manifest: pd.DataFrame,
+    *,
+    n_eval: int,
+    size: int,
+    seed: int = 0,
+    test_size: float = 0.25,
+) -> EvaluationSample:
+    """Which images the candidates are evaluated on: up to ``n_eval / classes`` of each class, read at ``size``.
+
+    The manifest (``path``, ``label``, ``group`` columns) is shuffled with ``seed`` and the first images of every
+    class are kept (any number of classes; a class with fewer images gives all it has). The grouped train/test
+    split is the one :func:`evaluate_candidates` makes with the same ``seed`` and ``test_size``.
+    """
+    from olkit.data.io import load_images
+
+    per_class = max(1, n_eval // max(1, manifest["label"].nunique()))
+    sample = manifest.sample(frac=1.0, random_state=seed).groupby("label").head(per_class)
+    images, ok, problems = load_images(list(sample["path"]), size=(size, size), progress=False)
+    labels, groups = sample["label"].to_numpy()[ok], sample["group"].to_numpy()[ok]
+    train, test = grouped_split(labels, groups, test_size=test_size, seed=seed)
+    paths = tuple(str(p) for p in sample["path"].to_numpy()[ok])
+    return EvaluationSample(images, labels, groups, train, test, paths, tuple(problems))
+
+
 def evaluate_candidates(
     candidates: pd.DataFrame | PathLike,
     images: npt.NDArray[Any],

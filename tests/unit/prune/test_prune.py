@@ -12,7 +12,14 @@ import pytest
 from olkit.data.io import grouped_split
 from olkit.errors import UnprunableModelError
 from olkit.models.flops import count_flops
-from olkit.prune.candidates import CandidateGrid, as_backbone, build_candidates, evaluate_candidates
+from olkit.prune import decide
+from olkit.prune.candidates import (
+    CandidateGrid,
+    as_backbone,
+    build_candidates,
+    evaluate_candidates,
+    evaluation_sample,
+)
 from olkit.prune.graph import conv_units
 from olkit.prune.measure import retime_candidates
 from olkit.prune.score import (
@@ -287,6 +294,33 @@ def test_evaluation_splits_by_group_and_reports_figures(tmp_path) -> None:
     retimed = retime_candidates(res, batches=(4,), rounds=2, repeats=1)
     assert (retimed["ms_b4"] > 0).all() and retimed["ms_b32"].tolist() == res["ms_b32"].tolist()
     assert retimed["id"].tolist() == res["id"].tolist() and "ms_b4" not in res.columns  # a copy
+    # the decision re-times what it compares (beside the full model) and hands the new times back
+    row, why, out = decide.choose(res, batches=(32,), rounds=1, repeats=1, acc_col="acc", eps=1.0)
+    assert (out["ms_b32"] > 0).all() and row["ms_b32"] == out.loc[row.name, "ms_b32"]
+    assert res["ms_b32"].tolist() == again["ms_b32"].tolist()  # the caller's table is left as it was
+    assert row["method"] in {"full", "mask-threshold"} and why
+
+
+def test_evaluation_sample_reads_each_class_and_splits_by_group(tmp_path) -> None:
+    import cv2
+    import pandas as pd
+
+    rows = []
+    for i in range(24):
+        label = "1" if i % 3 == 0 else "0"  # 8 of class 1, 16 of class 0
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), np.full((20, 20, 3), 40 if label == "1" else 200, np.uint8))
+        rows.append({"path": str(path), "label": label, "group": f"g{i // 2}"})
+    rows.append({"path": str(tmp_path / "missing.png"), "label": "0", "group": "gx"})
+    manifest = pd.DataFrame(rows)
+    ev = evaluation_sample(manifest, n_eval=12, size=16, seed=0)
+    assert ev.images.shape[1:] == (16, 16, 3) and len(ev.images) == len(ev) == len(ev.groups)
+    counts = dict(zip(*np.unique(ev.labels, return_counts=True)))
+    assert counts["1"] == 6 and counts["0"] in (5, 6)  # 12 / 2 per class; the unreadable one left out
+    assert not set(ev.groups[ev.train]) & set(ev.groups[ev.test])
+    train, test = grouped_split(ev.labels, ev.groups, seed=0)  # the split evaluate_candidates makes
+    assert ev.train.tolist() == train.tolist() and ev.test.tolist() == test.tolist()
+    assert "evaluation images" in ev.summary()
 
 
 def test_load_mask_set_pairs_by_name(tmp_path) -> None:
