@@ -64,6 +64,20 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=os.environ.copy())
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from olkit.deploy.predict import predict_folder
+
+    try:
+        result = predict_folder(
+            args.model, args.folder, args.out, threshold=args.threshold, batch_size=args.batch_size
+        )
+    except (FileNotFoundError, NotADirectoryError, ValueError, KeyError) as exc:
+        print(f"olkit predict: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command (kept separate so tests can inspect it)."""
     parser = argparse.ArgumentParser(prog="olkit", description=__doc__.splitlines()[0])
@@ -120,6 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.add_argument("--notebooks", default=None, help="folder to open (default: the checkout's notebooks/)")
     lab.set_defaults(func=_cmd_lab)
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify every image of a folder with an exported model into a CSV",
+        description="Classify every image under FOLDER (recursively) with an exported model (a file or the "
+        "export folder of olkit.deploy) and write path, sha256, predicted class, probabilities and the model's "
+        "fingerprint; unreadable files are skipped and listed. Exit code 2 only on a usage error.",
+    )
+    predict.add_argument("model", help="model.onnx / model_float32.tflite / model.keras, or their folder")
+    predict.add_argument("folder", help="folder of images (searched recursively)")
+    predict.add_argument("--out", default="predictions.csv", help="the CSV to write (default predictions.csv)")
+    predict.add_argument(
+        "--threshold", type=float, default=None, help="predict the defect class when its probability >= T"
+    )
+    predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    predict.set_defaults(func=_cmd_predict)
     return parser
 
 

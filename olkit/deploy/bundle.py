@@ -1,0 +1,115 @@
+"""Export, check and describe in one call: the exports, their agreement with the notebook pipeline, the card."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from olkit.deploy.card import agreement, build_card, write_card
+from olkit.deploy.export import FORMATS, DeployInfo, export_model
+from olkit.deploy.fold import DeployModel
+from olkit.deploy.runtime import open_session, time_runtimes
+from olkit.types import PathLike
+
+__all__ = ["Bundle", "bundle", "run_exports"]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An export folder after :func:`bundle`: its ``deploy.json``, the card, agreement and latency tables."""
+
+    info: DeployInfo
+    card: dict[str, Any]
+    agreement: pd.DataFrame
+    latency: pd.DataFrame | None
+
+    @property
+    def folder(self) -> Path:
+        return self.info.folder
+
+
+def run_exports(
+    info: DeployInfo, images: npt.NDArray[Any], *, batch_size: int = 32
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Probabilities of ``images`` (resized, 0..255) from every export of the folder, each on its runtime."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    out = {}
+    for fmt in info.files:
+        sess = open_session(info.path(fmt))
+        out[fmt] = np.concatenate([sess.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return out
+
+
+def bundle(
+    deploy: DeployModel,
+    out_dir: PathLike,
+    *,
+    eval_images: npt.NDArray[Any],
+    eval_labels: Sequence[Any],
+    reference: npt.NDArray[Any],
+    formats: Sequence[str] = FORMATS,
+    calibration: npt.NDArray[Any] | None = None,
+    manifest: PathLike | None = None,
+    data_note: str = "",
+    measure: bool = False,
+    batches: Sequence[int] = (1, 32),
+    threads: Sequence[int] = (1, 2),
+    repeats: int = 10,
+) -> Bundle:
+    """Export ``deploy`` into ``out_dir``, check every export against ``reference`` and write the card.
+
+    Parameters
+    ----------
+    deploy
+        The folded model.
+    out_dir
+        The export folder.
+    eval_images, eval_labels
+        Evaluation images (resized, 0..255) and their true classes.
+    reference
+        The two-part notebook pipeline's probabilities on ``eval_images``
+        (:func:`olkit.deploy.fold.pipeline_proba`): float32 exports should match them within 1e-4.
+    formats, calibration
+        See :func:`olkit.deploy.export.export_model` (``calibration`` defaults to ``eval_images`` for int8; pass
+        the training images to keep the evaluation images out of the calibration).
+    manifest, data_note
+        The training data's manifest (hashed into the card) and a line about it.
+    measure
+        Time every export (:func:`olkit.deploy.runtime.time_runtimes`) and put it in the card.
+    """
+    if "litert-int8" in formats and calibration is None:
+        calibration = eval_images
+    info = export_model(deploy, out_dir, formats=formats, calibration=calibration)
+    proba = run_exports(info, eval_images)
+    agree = agreement(proba, reference, deploy.classes, labels=eval_labels)
+    latency = None
+    if measure:
+        runtime_files = {
+            "tensorflow": info.path("keras"),
+            **({"litert": info.path("litert")} if "litert" in info.files else {}),
+            **({"litert-int8": info.path("litert-int8")} if "litert-int8" in info.files else {}),
+            **({"onnxruntime": info.path("onnx")} if "onnx" in info.files else {}),
+        }
+        latency = time_runtimes(
+            {"model": runtime_files}, batches=batches, threads=threads, repeats=repeats, rounds=2
+        )
+    card = build_card(
+        info,
+        y_true=eval_labels,
+        proba=proba["keras"],
+        manifest=manifest,
+        data_note=data_note,
+        exports=agree,
+        latency=latency,
+    )
+    write_card(card, info.folder)
+    table = pd.DataFrame([{"export": k, **v} for k, v in agree.items()])
+    return Bundle(info=info, card=card, agreement=table, latency=latency)

@@ -1,0 +1,395 @@
+"""One deployable model: a conv base and its scikit-learn classifier folded into a single Keras model.
+
+olkit's two-part pipeline is a Keras conv base (features) and a scikit-learn classifier on top
+(:mod:`olkit.classify`: ``StandardScaler`` + the grid-searched ``LogisticRegression`` of the pruning evaluation, or
+``StandardScaler`` + ``MLPClassifier`` of the online session). :func:`fold_classifier` rewrites the classifier as
+Keras layers after the base: the scaler becomes a ``Normalization`` layer with the scaler's mean and variance
+(kept apart from the first Dense layer: folding it into the weights would subtract large, nearly equal float32
+numbers where a feature barely varies), every weight matrix a ``Dense`` layer with the same activation, and the
+output a softmax over the classes (a binary logistic output ``σ(z)`` is ``softmax([0, z])``, so two columns in
+the classes' order). The preprocessing is inside too (``x * scale + offset`` of the base's
+:class:`~olkit.models.conv_base.Preprocessing`), so the model takes the resized image's raw 0..255 values as
+float32 ``(n, height, width, channels)`` and returns class probabilities ``(n, n_classes)``.
+
+:func:`from_prune` makes one from a pruning run's ``prune/chosen.keras`` (the classifier fitted as the evaluation
+fits it, on the user's labelled images); :func:`from_session` from an online session's current conv base and
+classifier (the one the expert's labels just retrained).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from olkit.errors import ModelMismatchError, UnprunableModelError
+from olkit.models.conv_base import Preprocessing
+from olkit.types import PathLike
+
+__all__ = [
+    "DeployModel",
+    "fit_head",
+    "fold_classifier",
+    "from_prune",
+    "from_session",
+    "head_layers",
+    "pipeline_proba",
+]
+
+Pooling = Literal["flatten", "avg", "max"]
+_ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+@dataclass(frozen=True)
+class DeployModel:
+    """A Keras model ``raw pixels -> class probabilities`` and what a line needs to feed it.
+
+    Attributes
+    ----------
+    model
+        Keras model: float32 ``(n, h, w, c)`` with the resized image's 0..255 values in, probabilities out.
+    classes
+        Class names in the output's column order.
+    preprocessing
+        How an image file becomes the input: read with :func:`olkit.data.io.load_image` at ``size`` in RGB (or
+        grayscale); ``scale`` / ``offset`` are already applied inside the model.
+    head
+        The classifier folded in, in words (e.g. ``"StandardScaler + LogisticRegression(C=10)"``).
+    source
+        What it was made from (conv base file and fingerprint, classifier, pooling).
+    """
+
+    model: Any
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    head: str
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        h, w = self.preprocessing.size
+        return (int(h), int(w), self.preprocessing.channels)
+
+    def weights_digest(self) -> str:
+        """SHA-256 over every weight array of the model (the in-memory fingerprint)."""
+        h = hashlib.sha256()
+        for i, w in enumerate(self.model.weights):
+            arr = np.ascontiguousarray(np.asarray(w.numpy()))
+            h.update(f"{i}:{arr.dtype.str}:{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()
+
+    def predict_proba(self, images: npt.NDArray[Any], *, batch_size: int = 64) -> npt.NDArray[np.float32]:
+        """Probabilities of a ``(n, h, w, c)`` batch of resized images (uint8 or float 0..255) in TensorFlow."""
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[..., None]
+        parts = [
+            np.asarray(self.model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return np.concatenate(parts).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the classifier as Keras layers
+# --------------------------------------------------------------------------------------------------------------
+def _unwrap(classifier: Any) -> list[tuple[str, Any]]:
+    """The steps of a fitted classifier: a GridSearchCV's best estimator, a Pipeline's steps, or the estimator."""
+    est = getattr(classifier, "best_estimator_", classifier)
+    steps = getattr(est, "steps", None)
+    return list(steps) if steps is not None else [(type(est).__name__.lower(), est)]
+
+
+def _describe(steps: list[tuple[str, Any]]) -> str:
+    parts = []
+    for _, est in steps:
+        name = type(est).__name__
+        if name == "LogisticRegression":
+            parts.append(f"LogisticRegression(C={est.C:g})")
+        elif name == "MLPClassifier":
+            parts.append(f"MLPClassifier({tuple(est.hidden_layer_sizes)}, {est.activation})")
+        else:
+            parts.append(name)
+    return " + ".join(parts)
+
+
+def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tuple[str, ...], str]:
+    """Keras layers computing ``classifier.predict_proba`` from the feature vector.
+
+    Parameters
+    ----------
+    classifier
+        A fitted ``Pipeline`` of ``StandardScaler`` steps and a final ``LogisticRegression`` or ``MLPClassifier``
+        (binary or multi-class), or a ``GridSearchCV`` over one (its ``best_estimator_``), or the bare estimator.
+    prefix
+        Layer name prefix.
+
+    Returns
+    -------
+    layers : list
+        Keras layers, to apply in order; the last one is the softmax named ``probabilities``.
+    classes : tuple of str
+        The classifier's ``classes_`` as strings (the output's column order).
+    description : str
+        The folded steps in words.
+
+    Raises
+    ------
+    ModelMismatchError
+        A step olkit cannot fold (the message names it).
+    """
+    import keras
+
+    steps = _unwrap(classifier)
+    *pre, (_, final) = steps
+    layers: list[Any] = []
+    for i, (name, est) in enumerate(pre):
+        if type(est).__name__ != "StandardScaler":
+            raise ModelMismatchError(
+                f"cannot fold pipeline step {name!r} ({type(est).__name__}); olkit folds StandardScaler steps "
+                "and a final LogisticRegression or MLPClassifier"
+            )
+        mean = np.asarray(est.mean_ if est.with_mean else np.zeros(est.n_features_in_), np.float64)
+        scale = np.asarray(est.scale_ if est.with_std else np.ones(est.n_features_in_), np.float64)
+        layers.append(
+            keras.layers.Normalization(
+                axis=-1,
+                mean=mean.astype(np.float32),
+                variance=(scale**2).astype(np.float32),
+                name=f"{prefix}_scale{i}",
+            )
+        )
+    kind = type(final).__name__
+    classes = tuple(str(c) for c in final.classes_)
+    mats: list[tuple[np.ndarray, np.ndarray, str]] = []
+    if kind == "LogisticRegression":
+        mats.append((np.asarray(final.coef_, np.float64).T, np.asarray(final.intercept_, np.float64), "out"))
+    elif kind == "MLPClassifier":
+        act = _ACTIVATIONS.get(final.activation)
+        if act is None:
+            raise ModelMismatchError(f"MLPClassifier activation {final.activation!r} cannot be folded")
+        n = len(final.coefs_)
+        for j, (w, b) in enumerate(zip(final.coefs_, final.intercepts_)):
+            mats.append((np.asarray(w, np.float64), np.asarray(b, np.float64), act if j < n - 1 else "out"))
+        if final.out_activation_ not in ("logistic", "softmax"):
+            raise ModelMismatchError(f"MLPClassifier output {final.out_activation_!r} cannot be folded")
+    else:
+        raise ModelMismatchError(
+            f"cannot fold a {kind}; olkit folds LogisticRegression and MLPClassifier (in a Pipeline or GridSearchCV)"
+        )
+    for j, (w, b, act) in enumerate(mats):
+        if act == "out" and w.shape[1] == 1 and len(classes) == 2:
+            # σ(z) = softmax([0, z])[1]: two columns, the classes' order, one softmax for every head
+            w = np.concatenate([np.zeros_like(w), w], axis=1)
+            b = np.concatenate([np.zeros_like(b), b])
+        dense = keras.layers.Dense(
+            w.shape[1], activation=None if act == "out" else act, name=f"{prefix}_dense{j}"
+        )
+        dense.build((None, w.shape[0]))
+        dense.set_weights([w.astype(np.float32), b.astype(np.float32)])
+        layers.append(dense)
+    layers.append(keras.layers.Softmax(name="probabilities"))
+    return layers, classes, _describe(steps)
+
+
+def _fold_bn(base: Any) -> Any:
+    """``base`` with Conv -> BatchNorm pairs folded (exact up to rounding), or as it is where it is no chain."""
+    from olkit.prune.graph import flatten_layers, layer_kind
+    from olkit.prune.surgery import fold_batchnorm
+
+    if not any(layer_kind(layer) == "BatchNormalization" for layer in flatten_layers(base)):
+        return base
+    try:
+        return fold_batchnorm(base, name=f"{base.name}_bnfolded")
+    except (UnprunableModelError, ValueError, KeyError):
+        return base
+
+
+def _preprocess_layer(pp: Preprocessing, x: Any) -> Any:
+    """``pp``'s value mapping as a layer: a ``Rescaling`` for one scale and offset, else a 1x1 convolution whose
+    kernel holds the per-channel factors on the (flipped, for BGR) diagonal: exact, every other term is 0."""
+    import keras
+
+    flip, mul, add = pp.affine()
+    if not flip and np.all(mul == mul[0]) and np.all(add == add[0]):
+        if float(mul[0]) == 1.0 and float(add[0]) == 0.0:
+            return x
+        return keras.layers.Rescaling(float(mul[0]), float(add[0]), name="preprocess")(x)
+    c = len(mul)
+    kernel = np.zeros((1, 1, c, c), np.float32)
+    for j in range(c):
+        kernel[0, 0, c - 1 - j if flip else j, j] = mul[j]
+    conv = keras.layers.Conv2D(c, 1, name="preprocess")
+    conv.build((None, None, None, c))
+    conv.set_weights([kernel, add.astype(np.float32)])
+    return conv(x)
+
+
+def fold_classifier(
+    base: Any,
+    classifier: Any,
+    *,
+    preprocessing: Preprocessing | None = None,
+    pooling: Pooling = "flatten",
+    fold_bn: bool = False,
+    source: dict[str, Any] | None = None,
+    name: str = "olkit_deploy",
+) -> DeployModel:
+    """One Keras model: preprocessing, ``base``, pooling (when ``base`` ends in a feature map) and the classifier.
+
+    Parameters
+    ----------
+    base
+        Keras model whose output (a map, pooled by ``pooling``, or a vector) is what ``classifier`` was fitted on.
+    classifier
+        A fitted scikit-learn classifier (see :func:`head_layers`).
+    preprocessing
+        Input size, colour, and the value mapping applied inside (every mode of
+        :class:`~olkit.models.conv_base.Preprocessing`); default: the base's input size, RGB, scale 1 (the zoo's
+        models rescale inside).
+    pooling
+        ``"flatten"`` (the pruning evaluation's default), ``"avg"`` or ``"max"``: as the features were made.
+    fold_bn
+        Fold Conv -> BatchNorm pairs into the Keras convs (exact up to rounding, faster in TensorFlow). Off by
+        default: the features of a conv base often vary little around a large mean, the scaler divides by that
+        small spread, and the rounding of a folded conv then moves the probabilities by more than 1e-4. LiteRT's
+        converter and onnxruntime fold batch norm on their own.
+    source
+        Recorded as :attr:`DeployModel.source`.
+    name
+        The Keras model's name.
+    """
+    import keras
+
+    shape = tuple(base.inputs[0].shape)
+    if preprocessing is None:
+        preprocessing = Preprocessing(size=(int(shape[1]), int(shape[2])), color="rgb", scale=1.0, offset=0.0)
+    h, w = preprocessing.size
+    c = preprocessing.channels
+    net = _fold_bn(base) if fold_bn else base
+    inp = keras.Input(shape=(h, w, c), dtype="float32", name="images")
+    x = inp
+    x = _preprocess_layer(preprocessing, x)
+    if len(shape) == 3:  # the original's grayscale models take (n, h, w)
+        x = keras.layers.Reshape((h, w), name="drop_channel")(x)
+    x = net(x)
+    if len(x.shape) == 4:
+        x = {
+            "flatten": keras.layers.Flatten,
+            "avg": keras.layers.GlobalAveragePooling2D,
+            "max": keras.layers.GlobalMaxPooling2D,
+        }[pooling](name=f"features_{pooling}")(x)
+    elif len(x.shape) > 2:
+        x = keras.layers.Flatten(name="features_flatten")(x)
+    layers, classes, description = head_layers(classifier)
+    for layer in layers:
+        x = layer(x)
+    model = keras.Model(inp, x, name=name)
+    return DeployModel(
+        model=model,
+        classes=classes,
+        preprocessing=preprocessing,
+        head=description,
+        source={**(source or {}), "pooling": pooling, "bn_folded": net is not base},
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the two-part pipeline, and deployable models made from a run
+# --------------------------------------------------------------------------------------------------------------
+def fit_head(
+    base: Any,
+    images: npt.NDArray[Any],
+    labels: Sequence[Any] | npt.NDArray[Any],
+    *,
+    train: npt.NDArray[np.int64] | None = None,
+    classifier: Literal["logreg", "mlp"] = "logreg",
+    pooling: Pooling = "flatten",
+    seed: int = 0,
+) -> Any:
+    """Fit the pruning evaluation's classifier on ``base``'s features, as
+    :func:`olkit.prune.candidates.evaluate_candidates` does (same features, same estimator, same seed).
+
+    ``train`` selects the rows to fit on (default: all). Labels are used as strings.
+    """
+    from olkit.classify import make_logreg, make_mlp
+    from olkit.prune.measure import extract_features
+
+    y = np.asarray([str(v) for v in labels])
+    idx = np.arange(len(y)) if train is None else np.asarray(train)
+    feats = extract_features(base, np.asarray(images)[idx], pooling=pooling)
+    clf = make_logreg(seed=seed) if classifier == "logreg" else make_mlp(seed=seed)
+    clf.fit(feats, y[idx])
+    return clf
+
+
+def pipeline_proba(
+    base: Any, classifier: Any, images: npt.NDArray[Any], *, pooling: Pooling = "flatten"
+) -> npt.NDArray[np.float64]:
+    """The two-part pipeline's probabilities: ``base``'s features, then ``classifier.predict_proba``."""
+    from olkit.prune.measure import extract_features
+
+    return np.asarray(classifier.predict_proba(extract_features(base, np.asarray(images), pooling=pooling)))
+
+
+def _file_digest(path: Path) -> str:
+    from olkit.data.io import file_sha256
+
+    return file_sha256(path)
+
+
+def from_prune(
+    model: Any | PathLike,
+    images: npt.NDArray[Any],
+    labels: Sequence[Any] | npt.NDArray[Any],
+    *,
+    train: npt.NDArray[np.int64] | None = None,
+    classifier: Literal["logreg", "mlp"] = "logreg",
+    pooling: Pooling = "flatten",
+    seed: int = 0,
+) -> tuple[DeployModel, Any]:
+    """A deployable model from a pruned conv model (e.g. a run's ``prune/chosen.keras``) and labelled images.
+
+    The classifier is fitted on ``images[train]`` exactly as the evaluation fitted it (:func:`fit_head`), then
+    folded in. Returns the model and the fitted scikit-learn classifier (the notebook's second part).
+    """
+    import keras
+
+    path = None if hasattr(model, "layers") else Path(model)  # type: ignore[arg-type]
+    base: Any = model if path is None else keras.models.load_model(path, safe_mode=True, compile=False)
+    clf = fit_head(base, images, labels, train=train, classifier=classifier, pooling=pooling, seed=seed)
+    source: dict[str, Any] = {"kind": "prune", "classifier": classifier, "seed": seed}
+    if path is not None:
+        source.update(base_file=str(path), base_sha256=_file_digest(path))
+    source["n_train"] = int(len(labels) if train is None else len(train))
+    return fold_classifier(base, clf, pooling=pooling, source=source, name=f"{base.name}_deploy"), clf
+
+
+def from_session(session: Any, *, fold_bn: bool = False) -> DeployModel:
+    """A deployable model from an :class:`olkit.online.session.OnlineSession`: its current conv base (the
+    encoder and its preprocessing) and its current classifier (the one retrained with the expert's labels)."""
+    bb = session.backbone
+    source = {
+        "kind": "online",
+        "backbone_fingerprint": bb.fingerprint,
+        "recipe": bb.recipe,
+        "round": int(session.round),
+        "run": str(session.run.root),
+    }
+    return fold_classifier(
+        bb.encoder,
+        session.classifier,
+        preprocessing=bb.preprocessing,
+        pooling="flatten",
+        fold_bn=fold_bn,
+        source=source,
+        name="online_deploy",
+    )

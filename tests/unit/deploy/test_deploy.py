@@ -1,0 +1,288 @@
+"""Deployment on a tiny seeded conv base: the folded head against the two-part pipeline, every export's predictions,
+the model card, latency per runtime and ``olkit predict`` on a folder with a corrupt file and a non-image."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from olkit.data.io import file_sha256
+from olkit.deploy.bundle import Bundle, bundle
+from olkit.deploy.card import CARD_FIELDS, wilson_interval
+from olkit.deploy.export import read_deploy_info
+from olkit.deploy.fold import fold_classifier, from_prune, from_session, head_layers, pipeline_proba
+from olkit.deploy.predict import classify, predict_folder
+from olkit.deploy.runtime import open_session, time_runtimes
+from olkit.errors import ModelMismatchError
+from olkit.prune.measure import extract_features
+
+SIZE = 32
+N = 96
+
+
+def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grey textured patches; class "1" has a dark stroke across it."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, SIZE, SIZE, 3), np.uint8)
+    labels = np.array([str(i % 2) for i in range(n)])
+    for i in range(n):
+        img = rng.normal(150, 18, (SIZE, SIZE, 3)).clip(0, 255).astype(np.uint8)
+        if labels[i] == "1":
+            x0, y0 = (int(v) for v in rng.integers(2, SIZE - 2, 2))
+            x1, y1 = (int(v) for v in rng.integers(2, SIZE - 2, 2))
+            cv2.line(img, (x0, y0), (x1, y1), (40, 40, 40), 2)
+        out[i] = img
+    return out, labels
+
+
+def _base(seed: int = 0):
+    """A VGG-like chain: rescaling, two Conv-BN-ReLU-pool blocks (BN statistics set to non-trivial values)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Rescaling(1 / 255.0),
+            keras.layers.Conv2D(8, 3, padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(8, 3, padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(),
+        ],
+        name="tiny_base",
+    )
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([g * 1.2, b + 0.05, m + rng.normal(0, 0.05, m.shape), v * 0.8])
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    images, labels = _images(N)
+    train = np.array([i for i in range(N) if i % 4 < 2])
+    test = np.array([i for i in range(N) if i % 4 >= 2])
+    return images, labels, train, test
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, data) -> tuple[Bundle, np.ndarray, object]:
+    images, labels, train, test = data
+    base = _base()
+    dep, clf = from_prune(base, images, labels, train=train)
+    ref = pipeline_proba(base, clf, images[test])
+    manifest = tmp_path_factory.mktemp("data") / "manifest.csv"
+    manifest.write_text("path,label\nx.png,1\n")
+    out = bundle(
+        dep,
+        tmp_path_factory.mktemp("export"),
+        eval_images=images[test],
+        eval_labels=labels[test],
+        reference=ref,
+        calibration=images[train],
+        manifest=manifest,
+        data_note="tiny seeded patches",
+    )
+    return out, ref, clf
+
+
+def test_folded_logreg_matches_the_two_part_pipeline(data) -> None:
+    images, labels, train, test = data
+    base = _base()
+    dep, clf = from_prune(base, images, labels, train=train)
+    ref = pipeline_proba(base, clf, images[test])
+    got = dep.predict_proba(images[test])
+    assert dep.classes == ("0", "1")
+    assert got.shape == ref.shape == (len(test), 2)
+    assert np.abs(got - ref).max() < 1e-5
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    assert "LogisticRegression" in dep.head
+    assert dep.source["n_train"] == len(train)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_folded_mlp_matches_predict_proba(data, n_classes: int) -> None:
+    from olkit.classify import fit_classifier, make_classifier
+
+    images, labels, train, test = data
+    base = _base()
+    y = labels if n_classes == 2 else np.array([str(i % 3) for i in range(N)])
+    feats = extract_features(base, images)
+    clf = fit_classifier(make_classifier(hidden=(16, 8), seed=0, max_iter=50), feats[train], y[train])
+    dep = fold_classifier(base, clf)
+    ref = clf.predict_proba(feats[test])
+    got = dep.predict_proba(images[test])
+    assert dep.classes == tuple(str(c) for c in clf.classes_)
+    assert got.shape == (len(test), n_classes)
+    assert np.abs(got - ref).max() < 1e-5
+
+
+def test_multiclass_logreg_and_unfoldable_steps(data) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    images, _, train, test = data
+    base = _base()
+    y = np.array(["a", "b", "c"] * (N // 3))
+    feats = extract_features(base, images)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(feats[train], y[train])
+    dep = fold_classifier(base, clf)
+    assert np.abs(dep.predict_proba(images[test]) - clf.predict_proba(feats[test])).max() < 1e-5
+    bad = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=500)).fit(feats[train], y[train])
+    with pytest.raises(ModelMismatchError, match="MinMaxScaler"):
+        head_layers(bad)
+
+
+def test_every_export_predicts_as_the_pipeline(exported, data) -> None:
+    out, ref, _ = exported
+    images, _, _, test = data
+    info = out.info
+    assert set(info.files) == {"keras", "litert", "litert-int8", "onnx"}
+    for fmt in info.files:
+        assert info.path(fmt).is_file()
+        assert file_sha256(info.path(fmt)) == info.files[fmt]["sha256"]
+    agree = out.agreement.set_index("export")
+    for fmt in ("keras", "litert", "onnx"):  # float32: the same classes, probabilities within 1e-4
+        assert agree.loc[fmt, "max_abs_diff"] < 1e-4, fmt
+        assert agree.loc[fmt, "same_class"] == 1.0, fmt
+        # and run here again, independently of the bundle
+        p = open_session(info.path(fmt)).run(images[test].astype(np.float32))
+        assert np.abs(p - ref).max() < 1e-4
+    int8 = open_session(info.path("litert-int8")).run(images[test].astype(np.float32))
+    assert int8.shape == ref.shape
+    assert np.allclose(int8.sum(axis=1), 1.0, atol=0.02)
+    assert np.isfinite(agree.loc["litert-int8", "acc_delta"])
+
+
+def test_model_card_fields(exported) -> None:
+    out, _, _ = exported
+    folder = out.folder
+    card = json.loads((folder / "model_card.json").read_text())
+    assert set(CARD_FIELDS) <= set(card)
+    assert card["classes"] == ["0", "1"] and card["defect_class"] == "1"
+    acc = card["accuracy"]
+    lo, hi = acc["ci95"]
+    assert lo <= acc["value"] <= hi and acc["n"] == 48
+    assert card["data"]["manifest"]["sha256"] == file_sha256(card["data"]["manifest"]["path"])
+    assert card["params"] > 0 and card["gflop"] > 0
+    assert card["preprocessing"]["size"] == [SIZE, SIZE]
+    assert "acc_delta" in card["exports"]["litert-int8"]
+    md = (folder / "model_card.md").read_text()
+    assert "# Model card" in md and "model_int8.tflite" in md and card["data"]["manifest"]["sha256"] in md
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_interval(45, 50)
+    assert 0.78 < lo < 0.80 and 0.95 < hi < 0.97
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_latency_per_runtime_side_by_side(exported) -> None:
+    out, _, _ = exported
+    info = out.info
+    models = {
+        "m": {
+            "tensorflow": info.path("keras"),
+            "litert": info.path("litert"),
+            "onnxruntime": info.path("onnx"),
+        }
+    }
+    table = time_runtimes(models, batches=(1, 4), threads=(1,), repeats=2, rounds=1)
+    assert len(table) == 3 * 2
+    assert set(table["runtime"]) == {"tensorflow", "litert", "onnxruntime"}
+    assert (table["ms"] > 0).all() and set(table["threads"]) == {1}
+
+
+def _write_folder(folder: Path, images: np.ndarray) -> list[Path]:
+    paths = []
+    for i, img in enumerate(images):
+        p = folder / ("a" if i % 2 else "b") / "deeper" / f"img_{i:03d}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+    (folder / "a" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    (folder / "notes.txt").write_text("inspection line 3\n")
+    return paths
+
+
+def test_olkit_predict_on_a_folder(exported, data, tmp_path, capsys) -> None:
+    from olkit.cli import main
+
+    out, _, _ = exported
+    images, _, _, test = data
+    folder = tmp_path / "line"
+    paths = _write_folder(folder, images[test][:12])
+    csv_path = folder / "predictions.csv"  # inside the folder: never read as an input
+    rc = main(["predict", str(out.info.path("onnx")), str(folder), "--out", str(csv_path)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "corrupt.png" in printed and "notes.txt" in printed and "2 file(s) skipped" in printed
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 12
+    assert set(rows[0]) == {"path", "sha256", "predicted", "p_0", "p_1", "model_fingerprint"}
+    assert {r["model_fingerprint"] for r in rows} == {file_sha256(out.info.path("onnx"))}
+    by_path = {r["path"]: r for r in rows}
+    # the same classes as the Keras model on the same files, read the same way
+    keras_p = open_session(out.info.path("keras")).run(images[test][:12].astype(np.float32))
+    for p, k in zip(paths, keras_p):
+        r = by_path[str(p)]
+        assert r["sha256"] == file_sha256(p)
+        assert r["predicted"] == ("1" if k[1] > k[0] else "0")
+        assert abs(float(r["p_1"]) - k[1]) < 1e-4
+    # a threshold of 0 makes everything the defect class (the first run's CSV removed: it would be one more
+    # file that is no image)
+    csv_path.unlink()
+    res = predict_folder(out.folder, folder, tmp_path / "t.csv", threshold=0.0, progress=False)
+    assert res.counts == {"1": 12} and len(res.skipped) == 2 and res.runtime == "onnxruntime"
+
+
+def test_predict_usage_errors(exported, tmp_path) -> None:
+    from olkit.cli import main
+
+    out, _, _ = exported
+    with pytest.raises(SystemExit) as exc:
+        main(["predict"])
+    assert exc.value.code != 0
+    assert main(["predict", str(tmp_path / "missing.onnx"), str(tmp_path)]) != 0
+    assert main(["predict", str(out.folder), str(tmp_path / "no-folder")]) != 0
+    assert main(["predict", str(out.folder), str(tmp_path), "--threshold", "1.5"]) != 0
+
+
+def test_classify_threshold() -> None:
+    p = np.array([[0.7, 0.3], [0.2, 0.8], [0.55, 0.45]])
+    assert classify(p, ("ok", "defect"), defect_class="defect") == ["ok", "defect", "ok"]
+    assert classify(p, ("ok", "defect"), defect_class="defect", threshold=0.4) == ["ok", "defect", "defect"]
+
+
+def test_deploy_json_round_trip(exported) -> None:
+    out, _, _ = exported
+    info = read_deploy_info(out.info.path("onnx"))
+    assert info.classes == ("0", "1") and info.preprocessing.size == (SIZE, SIZE)
+    assert info.doc["head"].startswith("StandardScaler")
+
+
+def test_online_session_model_is_the_one_deployed(tmp_path) -> None:
+    from olkit.online.session import make_tiny_session
+
+    session = make_tiny_session(tmp_path, n_train=40, n_new=24, seed=0)
+    dep = from_session(session)
+    pred = session.predictions("holdout")  # the session's two parts: embeddings, then the classifier
+    ref = pred[[f"p_{c}" for c in session.classes]].to_numpy()
+    got = dep.predict_proba(session.backbone.prepare(list(pred["path"])))
+    assert dep.classes == tuple(session.classes)
+    assert np.abs(got - ref).max() < 1e-4
+    assert (
+        dep.source["kind"] == "online" and dep.source["backbone_fingerprint"] == session.backbone.fingerprint
+    )
