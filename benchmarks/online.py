@@ -122,6 +122,7 @@ def _one_split(
     import shutil
 
     from olkit.online.session import OnlineSession
+    from olkit.report import online_figures
 
     splits = _splits(manifest, train_nr=train_nr, seed=split_seed, group_col=group_col)
 
@@ -146,22 +147,13 @@ def _one_split(
     band_sel = session.select(strategy="band", threshold=THRESHOLD)
     labels = session.simulated_labels(picks[STRATEGY])
     res = session.retrain(labels, mode="refit", random_repeats=RANDOM_REPEATS)
+    figures = online_figures(session, res)  # the package's figures of the round, as the notebooks write them
     out: dict[str, Any] = {
+        **figures,
         "split_seed": split_seed,
-        "train_size": int((splits["split"] == "train").sum()),
-        "test_size": n_test,
-        "holdout_size": int((splits["split"] == "holdout").sum()),
-        "holdout_acc_before": res.before.accuracy,
-        "holdout_acc_after": res.after.accuracy,
-        "labels_used": res.labels_used,
-        "random_acc_after": res.random_accuracy,
-        "ceiling_acc": res.ceiling.accuracy if res.ceiling else None,
-        "round_seconds": res.seconds,
-        "holdout_bal_acc_before": res.before.balanced_accuracy,
-        "holdout_bal_acc_after": res.after.balanced_accuracy,
-        "random_acc_draws": [round(a, 4) for a in res.random_accuracies],
-        "new_weight": res.new_weight,
-        "control_seconds": res.control_seconds,
+        "holdout_bal_acc_before": figures["balanced_acc_before"],
+        "holdout_bal_acc_after": figures["balanced_acc_after"],
+        "random_acc_draws": [round(a, 4) for a in figures["random_acc_draws"]],
         "session_create_s": setup_s,
     }
     for strategy in COMPARED:

@@ -1,0 +1,33 @@
+"""A smoke run of one online-bench draw on a tiny real session: its figures are the package's online_figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_one_draw_reports_the_package_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import online as bench
+    from olkit.online.session import make_tiny_session
+
+    tiny = make_tiny_session(tmp_path / "tiny", n_train=40, n_new=24)
+    manifest = tiny.splits.copy()
+    manifest["split"] = manifest["split"].map(
+        {"train": "data_train", "holdout": "data_new", "test": "data_new"}
+    )
+    monkeypatch.setattr(bench, "CACHE", tmp_path / "cache")  # where the bench keeps its run folder
+    out = bench._one_split(
+        manifest, tiny.backbone, {}, tag="smoke", split_seed=0, group_col=None, progress=False, extras=False
+    )
+    for key in ("train_size", "test_size", "holdout_size", "holdout_acc_before", "holdout_acc_after",
+                "labels_used", "random_acc_after", "ceiling_acc", "round_seconds"):  # fmt: skip
+        assert key in out
+    assert out["train_size"] == 40 and out["holdout_size"] + out["test_size"] == 24
+    assert out["labels_used"] == out["test_size"] // 3
+    assert (
+        out["holdout_bal_acc_after"] == out["balanced_acc_after"]
+    )  # the bench's name for the package's figure
+    assert len(out["random_acc_draws"]) == bench.RANDOM_REPEATS
+    assert all(0.0 <= out[f"acc_after_{s}"] <= 1.0 for s in bench.COMPARED)
