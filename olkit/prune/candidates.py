@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import pandas as pd
 
 from olkit.classify import classify_features
 from olkit.data.io import grouped_split
+from olkit.files import atomic_save, atomic_write_text
 from olkit.models.flops import CONVENTION as FLOPS_CONVENTION
 from olkit.models.flops import count_flops, count_params
 from olkit.prune.graph import conv_units
@@ -73,21 +72,13 @@ def _candidate_id(method: str, f: float, depth: int | None) -> str:
 
 
 def _atomic_save_model(model: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Save a Keras model through :func:`olkit.files.atomic_save` (the temporary file keeps the ``.keras`` suffix)."""
+    atomic_save(path, model.save)
 
 
 def _atomic_write_json(doc: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, default=float)
-    os.replace(tmp, path)
+    """Write a sidecar through :func:`olkit.files.atomic_write_text` (numpy scalars written as numbers)."""
+    atomic_write_text(path, json.dumps(doc, indent=1, default=float))
 
 
 def _read_complete(path: Path, source: str) -> dict[str, Any] | None:

@@ -255,7 +255,7 @@ def test_candidates_are_resumable(tmp_path) -> None:
     redone = {p.name for p in tmp_path.glob("*.keras") if files.get(p.name) != p.stat().st_mtime_ns}
     assert redone == {"l1_f0.700_dall.keras", "mask-threshold_f0.300_d1.keras"}
     assert json.loads(victim.read_text())["complete"] is True
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left behind
     assert (tmp_path / "candidates.csv").is_file()
     assert os.path.getsize(tmp_path / "full.keras") > 0
     # another model (or other masks) never reuses stale candidates
