@@ -117,6 +117,7 @@ def _one_split(
     progress: bool,
     extras: bool,
     train_nr: int = TRAIN_NR,
+    prior_shift: bool = False,
 ) -> dict[str, Any]:
     """One draw of the protocol (train subset, holdout/test halves of the new images): the round and controls."""
     import shutil
@@ -133,7 +134,9 @@ def _one_split(
             if child != keep:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     t0 = time.perf_counter()
-    session = OnlineSession.create(run_dir, splits=splits, backbone=bb, seed=split_seed, progress=progress)
+    session = OnlineSession.create(
+        run_dir, splits=splits, backbone=bb, seed=split_seed, progress=progress, prior_shift=prior_shift
+    )
     setup_s = time.perf_counter() - t0
 
     n_test = int((splits["split"] == "test").sum())
@@ -197,6 +200,10 @@ def protocol(
     draws: int = DRAWS,
     train_nr: int = TRAIN_NR,
     backbone_tag: str | None = None,
+    manifest: pd.DataFrame | None = None,
+    backbone: Any = None,
+    representation: str = "compact",
+    prior_shift: bool = False,
 ) -> dict[str, Any]:
     """Run the protocol ``draws`` times on the data set at ``data``; return the BENCH.md keys plus details.
 
@@ -206,14 +213,21 @@ def protocol(
     The headline keys are means over the draws (a holdout of 180 images moves 0.56 points per image, so one draw
     is mostly noise); ``per_draw`` has every draw, ``after_beats_random`` counts the draws where the round beat
     its random control, ``gap_recovered`` is that of the means.
+
+    ``manifest`` (default: the data set at ``data``) restricts the images; ``backbone`` replaces the trained compact
+    conv base (``representation`` names it in the result; e.g. a pretrained VGG16, see ``benchmarks/online_real``).
+    ``prior_shift`` adjusts the classifiers to the test images' class priors estimated by EM (the session option).
     """
     from olkit.online.session import REFIT_EPOCHS
 
     t_all = time.perf_counter()
-    manifest = _manifest(data)
+    manifest = _manifest(data) if manifest is None else manifest
     # one conv base for every draw: the full protocol's first draw's (trained on its train images only)
     first_splits = _splits(manifest, train_nr=TRAIN_NR, seed=SEED, group_col=group_col)
-    bb, bb_info = _backbone(backbone_tag or tag, first_splits, progress=progress)
+    if backbone is None:
+        bb, bb_info = _backbone(backbone_tag or tag, first_splits, progress=progress)
+    else:
+        bb, bb_info = backbone, {"backbone_trained_s": None, "backbone_reused": True}
     rows = [
         _one_split(
             manifest,
@@ -225,6 +239,7 @@ def protocol(
             progress=progress,
             extras=k == 0,
             train_nr=train_nr,
+            prior_shift=prior_shift,
         )
         for k in range(draws)
     ]
@@ -308,6 +323,8 @@ def protocol(
         **{k: first[k] for k in first if k.startswith("backbone_")},
         "total_s": round(time.perf_counter() - t_all, 1),
         "data": str(data),
+        "representation": representation,
+        "prior_shift": prior_shift,
     }
 
 

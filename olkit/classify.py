@@ -37,8 +37,11 @@ from olkit.types import ClassName, FloatArray, PathLike
 __all__ = [
     "TRUSTED_TYPES",
     "Metrics",
+    "adjust_proba",
+    "balanced_weights",
     "classify_features",
     "continue_fit",
+    "estimate_priors",
     "evaluate",
     "fit_classifier",
     "load_classifier",
@@ -400,3 +403,59 @@ def classify_features(
     ):  # the grid search's cross-validated accuracy on the train part: choose by it
         out["cv_acc"] = float(clf.best_score_)
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Prior shift
+# --------------------------------------------------------------------------------------------------------------
+def estimate_priors(
+    proba: FloatArray, train_priors: Sequence[float] | FloatArray, *, max_iter: int = 1000, tol: float = 1e-6
+) -> np.ndarray:
+    """The class priors of unlabelled images from a classifier's probabilities on them: the EM of Saerens,
+    Latinne and Decaestecker (2002), "Adjusting the outputs of a classifier to new a priori probabilities".
+
+    Each step re-weights every row's probabilities by ``new / train`` priors (renormalised) and takes their mean
+    as the new priors, until they move less than ``tol``. Assumes the classifier is calibrated and only the
+    priors changed (``p(x | class)`` the same on both sides).
+
+    Parameters
+    ----------
+    proba
+        ``(n, n_classes)`` probabilities of the classifier on the new, unlabelled images.
+    train_priors
+        The class shares the classifier was trained under, in the same column order.
+    """
+    p = np.clip(np.asarray(proba, np.float64), 1e-12, None)
+    pt = np.asarray(train_priors, np.float64)
+    if p.ndim != 2 or p.shape[1] != len(pt):
+        raise ValueError(f"proba of shape {p.shape} does not fit {len(pt)} train priors")
+    pt = pt / pt.sum()
+    q = pt.copy()
+    for _ in range(max_iter):
+        w = p * (q / pt)
+        w /= w.sum(axis=1, keepdims=True)
+        q_new = w.mean(axis=0)
+        done = float(np.abs(q_new - q).max()) < tol
+        q = q_new
+        if done:
+            break
+    return q
+
+
+def adjust_proba(
+    proba: FloatArray, train_priors: Sequence[float] | FloatArray, new_priors: Sequence[float] | FloatArray
+) -> np.ndarray:
+    """Bayes' rule for new priors: ``p'(c | x) ∝ p(c | x) new_c / train_c`` (rows renormalised)."""
+    p = np.asarray(proba, np.float64)
+    ratio = np.asarray(new_priors, np.float64) / np.clip(np.asarray(train_priors, np.float64), 1e-12, None)
+    w = p * ratio
+    return w / np.clip(w.sum(axis=1, keepdims=True), 1e-300, None)
+
+
+def balanced_weights(labels: Sequence[ClassName]) -> np.ndarray:
+    """Per-row weights that give every class the same total weight, with a mean of 1 (``n / (k n_c)``)."""
+    y = np.asarray([str(v) for v in labels])
+    if len(y) == 0:
+        return np.zeros(0)
+    names, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return np.asarray(len(y) / (len(names) * counts[inverse]), np.float64)

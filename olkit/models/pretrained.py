@@ -38,11 +38,16 @@ __all__ = [
     "HED_WEIGHTS_FILE",
     "PRETRAINED",
     "VGG16_CONVS",
+    "autoencoder_backbone",
     "build_vgg16",
+    "finetune_top",
     "freeze_below",
     "hed_weights_path",
     "load_hed_weights",
     "pretrained_backbone",
+    "top_model",
+    "trunk_features",
+    "trunk_model",
     "weights_file_sha256",
 ]
 
@@ -286,3 +291,176 @@ def freeze_below(backbone: Backbone, block: Block | str = "block5") -> list[str]
             trainable.append(layer.name)
     backbone._encoder = None
     return trainable
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Trunk and top: adapting the top block on features computed once
+# --------------------------------------------------------------------------------------------------------------
+
+
+def trunk_model(backbone: Backbone, *, cut: str = "block4_pool") -> Any:
+    """The part of ``backbone``'s VGG16 up to and including layer ``cut`` (shares its weights).
+
+    On two CPU cores the frozen blocks below the top one are most of the compute: compute their output once
+    (:func:`trunk_features`) and train or re-embed only what lies above (:func:`top_model`)."""
+    import keras
+
+    return keras.Model(backbone.model.inputs[0], backbone.model.get_layer(cut).output, name=f"trunk_{cut}")
+
+
+def top_model(
+    backbone: Backbone, *, cut: str = "block4_pool", output: Literal["embedding", "model"] = "embedding"
+) -> Any:
+    """The layers of ``backbone`` above ``cut`` as a model on the trunk's output (the same layer objects, so
+    training it trains the backbone): ``output="embedding"`` ends at the embedding, ``"model"`` at the model's
+    output (the head). Needs a single-block embedding (``pooling`` ``"avg"`` or ``"max"``, or a dense layer on it).
+
+    ``top_model(bb)(trunk_model(bb)(x))`` equals ``bb.encoder(x)``.
+    """
+    import keras
+
+    layers = backbone.model.layers
+    names = [layer.name for layer in layers]
+    if cut not in names:
+        raise ValueError(f"{cut!r} is not a layer of {backbone.model.name}")
+    end = backbone.embedding_layer if output == "embedding" else backbone.model.layers[-1].name
+    inp = keras.Input(shape=tuple(backbone.model.get_layer(cut).output.shape[1:]), name=f"{cut}_features")
+    x = inp
+    previous = cut
+    for layer in layers[names.index(cut) + 1 :]:
+        parents = [op.name for op in _inbound(layer)]
+        if parents != [previous]:
+            raise ValueError(
+                f"{backbone.model.name} is not a chain above {cut} ({layer.name} takes {parents}); "
+                "use pooling='avg' or 'max' for a trunk/top split"
+            )
+        x = layer(x)
+        previous = layer.name
+        if layer.name == end:
+            break
+    return keras.Model(inp, x, name=f"top_{cut}")
+
+
+def _inbound(layer: Any) -> list[Any]:
+    node = layer._inbound_nodes[0]
+    return [t._keras_history.operation for t in node.input_tensors]
+
+
+def trunk_features(
+    backbone: Backbone,
+    images: Sequence[Any],
+    *,
+    cut: str = "block4_pool",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> np.ndarray:
+    """``trunk_model(backbone, cut=cut)`` applied to ``images`` (paths or RGB arrays, the backbone's
+    preprocessing), float32 ``(n, h, w, c)``."""
+    from tqdm.auto import tqdm
+
+    trunk = trunk_model(backbone, cut=cut)
+    out = np.empty((len(images), *trunk.output.shape[1:]), np.float32)
+    for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc=f"trunk {cut}"):
+        x = backbone.to_input(backbone.prepare(images[start : start + batch_size]))
+        out[start : start + len(x)] = np.asarray(trunk(x, training=False))
+    return out
+
+
+def finetune_top(
+    backbone: Backbone,
+    features: np.ndarray,
+    labels: Sequence[ClassName],
+    *,
+    cut: str = "block4_pool",
+    epochs: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 1e-5,
+    augment: bool = True,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Fine-tune the layers of ``backbone`` above ``cut`` (the top block and the head), in place, as a classifier
+    of ``labels`` on the trunk's ``features`` (:func:`trunk_features`): the standard recipe of a few epochs at a
+    low learning rate, top block(s) only. ``augment`` adds flips and quarter turns of the feature maps (patches
+    have no up or down). Returns the Keras history; the backbone's fingerprint changes."""
+    import keras
+    import tensorflow as tf
+
+    from olkit.models.conv_base import seed_training
+
+    classes = list(backbone.classes)
+    if len(classes) < 2:
+        raise ValueError("the backbone has no head: build it with pretrained_backbone(..., classes=[...])")
+    seed_training(seed)
+    top = top_model(backbone, cut=cut, output="model")
+    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
+    binary = len(classes) == 2
+    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
+    ds = tf.data.Dataset.from_tensor_slices((features, y)).shuffle(len(y), seed=seed)
+
+    def aug(f: Any, t: Any) -> Any:
+        f = tf.image.random_flip_left_right(f, seed=seed)
+        f = tf.image.rot90(f, k=tf.random.uniform([], 0, 4, dtype=tf.int32, seed=seed + 1))
+        return f, t
+
+    if augment:
+        ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+    top.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    h = top.fit(ds.batch(batch_size).prefetch(2), epochs=epochs, verbose=0)
+    backbone._encoder = None
+    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+def autoencoder_backbone(
+    backbone: Backbone,
+    embeddings: np.ndarray,
+    *,
+    latent: int = 128,
+    epochs: int = 30,
+    noise: float = 0.1,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> tuple[Backbone, dict[str, list[float]]]:
+    """Self-supervision on unlabelled images, the original's autoencoder idea on top of frozen features: a
+    denoising autoencoder (``d -> latent -> d``, Gaussian noise of ``noise`` standard deviations) trained on the
+    standardised ``embeddings`` of ``backbone`` (computed on every unlabelled image at hand, e.g. data_train and
+    data_new); returns a backbone whose embedding is the ``latent``-d code of the encoder on top of
+    ``backbone``'s embedding, and the Keras history."""
+    import keras
+    from keras import layers as kl
+
+    from olkit.models.conv_base import seed_training
+
+    seed_training(seed)
+    x = np.asarray(embeddings, np.float32)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    d = x.shape[1]
+    norm = kl.Normalization(mean=mean, variance=std**2, name="ae_norm")
+    enc = kl.Dense(
+        latent, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed), name="ae_code"
+    )
+    dec = kl.Dense(d, kernel_initializer=keras.initializers.GlorotUniform(seed + 1), name="ae_decoder")
+    inp = keras.Input((d,))
+    z = enc(kl.GaussianNoise(noise, seed=seed)(norm(inp)))
+    ae = keras.Model(inp, dec(z))
+    ae.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    target = (x - mean) / std
+    h = ae.fit(x, target, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
+    # fresh layers with the trained weights: the embedding layer's first call must be the backbone's
+    emb_in = backbone.model.get_layer(backbone.embedding_layer).output
+    norm2 = kl.Normalization(mean=mean, variance=std**2, name="ae_norm")
+    code = kl.Dense(latent, activation="relu", name="ae_code")
+    out = code(norm2(emb_in))
+    code.set_weights(enc.get_weights())
+    model = keras.Model(backbone.model.inputs[0], out, name=f"{backbone.model.name}_ae{latent}")
+    bb = Backbone(
+        model,
+        embedding_layer="ae_code",
+        preprocessing=backbone.preprocessing,
+        recipe=f"{backbone.recipe}-ae",
+        weights_source=backbone.weights_source,
+    )
+    return bb, {k: [float(v) for v in vals] for k, vals in h.history.items()}

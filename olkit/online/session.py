@@ -40,9 +40,11 @@ embeddings, a fitted classifier. Build it once per test module and copy the run 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -62,7 +64,6 @@ from olkit.classify import (
     save_classifier,
 )
 from olkit.errors import DataNotFoundError, ModelMismatchError
-from olkit.files import atomic_write_text, utc_now, utc_stamp
 from olkit.models.conv_base import Backbone, build_backbone, finetune_backbone
 from olkit.online.embed import EmbeddingCache, embed_cached
 from olkit.online.select import NEEDS_NOVELTY, Strategy, novelty, select
@@ -175,7 +176,21 @@ def _write_splits(df: pd.DataFrame, path: Path) -> None:
     cols = [c for c in MANIFEST_COLUMNS if c in df.columns] + [
         c for c in df.columns if c not in MANIFEST_COLUMNS
     ]
-    atomic_write_text(path, df[cols].to_csv(index=False))
+    _atomic_text(path, df[cols].to_csv(index=False))
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def labels_from_csv(path: PathLike, *, splits: pd.DataFrame | None = None) -> dict[Sha256, ClassName]:
@@ -274,6 +289,7 @@ class OnlineSession:
         hidden: Sequence[int] = (64, 32),
         seed: int = 0,
         progress: bool = True,
+        prior_shift: bool = False,
     ) -> OnlineSession:
         """Start a session: write ``splits.csv`` and the backbone (unless the same one is there), embed train,
         holdout and test (cached), fit and save the classifier.
@@ -289,6 +305,9 @@ class OnlineSession:
             The conv base; saved to ``models/backbone.keras`` unless that file holds the same fingerprint.
         hidden, seed
             The MLP's hidden layers and the seed of everything learned here.
+        prior_shift
+            Adjust every probability to the class priors of the test images, estimated without labels
+            (:attr:`prior_shift`).
         """
         run = run if isinstance(run, RunFolder) else RunFolder.create(run)
         RunFolder.create(run.root)
@@ -314,7 +333,7 @@ class OnlineSession:
                 )
         _write_splits(df, run.splits)
         if run.history.is_file():  # a new session starts a new history; the old one is kept beside it
-            stamp = utc_now().strftime("%Y%m%dT%H%M%S")
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
             run.history.rename(run.history.with_name(f"history-before-{stamp}.jsonl"))
 
         if run.backbone.is_file():
@@ -332,8 +351,9 @@ class OnlineSession:
             "hidden": [int(h) for h in hidden],
             "seed": int(seed),
             "round": 0,
+            "prior_shift": bool(prior_shift),
             "backbone": str(run.backbone.relative_to(run.root)),
-            "created": utc_stamp(),
+            "created": _now(),
         }
         session = cls(run, df, backbone, None, state, progress=progress)
         session._state["embeddings"] = session._cache_dir(backbone)
@@ -380,7 +400,7 @@ class OnlineSession:
         return int(self._state["seed"])
 
     def _save_state(self) -> None:
-        atomic_write_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
+        _atomic_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
 
     def _cache_dir(self, backbone: Backbone) -> str:
         return f"{backbone.recipe}-{backbone.fingerprint[:16]}"
@@ -407,10 +427,48 @@ class OnlineSession:
     # -- predictions and selection -----------------------------------------------------------------------------
     def _proba_of(self, split: str, classifier: Any = None) -> np.ndarray:
         if classifier is not None:
-            return np.asarray(classifier.predict_proba(self._emb[split]))
+            return self._prior_adjusted(classifier, np.asarray(classifier.predict_proba(self._emb[split])))
         if split not in self._proba:
-            self._proba[split] = np.asarray(self.classifier.predict_proba(self._emb[split]))
+            p = np.asarray(self.classifier.predict_proba(self._emb[split]))
+            self._proba[split] = self._prior_adjusted(self.classifier, p)
         return self._proba[split]
+
+    @property
+    def prior_shift(self) -> bool:
+        """Whether probabilities (predictions, selection, holdout metrics, controls) are adjusted to the class
+        priors of the test images, estimated from the unlabelled test set by the EM of Saerens et al. (2002) on
+        each classifier's probabilities (:func:`olkit.classify.estimate_priors`). The classifier's own priors are
+        its mean probability on the train embeddings. Set it to switch; saved with the session."""
+        return bool(self._state.get("prior_shift", False))
+
+    @prior_shift.setter
+    def prior_shift(self, on: bool) -> None:
+        self._state["prior_shift"] = bool(on)
+        self._proba.clear()
+        self._ceiling.clear()
+        self._save_state()
+
+    def estimated_priors(self, classifier: Any = None) -> dict[str, float]:
+        """The test images' class priors as EM estimates them for ``classifier`` (default: the current one)."""
+        from olkit.classify import estimate_priors
+
+        clf = self.classifier if classifier is None else classifier
+        train_priors = np.asarray(clf.predict_proba(self._emb["train"])).mean(axis=0)
+        q = estimate_priors(np.asarray(clf.predict_proba(self._emb["test"])), train_priors)
+        return {str(c): float(v) for c, v in zip(clf.classes_, q)}
+
+    def _prior_adjusted(
+        self, classifier: Any, p: np.ndarray, emb: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``p`` (probabilities of ``classifier``) adjusted to the estimated test priors when :attr:`prior_shift`."""
+        if not self.prior_shift:
+            return p
+        from olkit.classify import adjust_proba, estimate_priors
+
+        emb = self._emb if emb is None else emb
+        train_priors = np.asarray(classifier.predict_proba(emb["train"])).mean(axis=0)
+        new_priors = estimate_priors(np.asarray(classifier.predict_proba(emb["test"])), train_priors)
+        return adjust_proba(p, train_priors, new_priors)
 
     def predictions(self, split: str = "test") -> pd.DataFrame:
         """One row per image of ``split``: path, sha256, label (true, may be empty), mask_path, pred, confidence,
@@ -591,7 +649,7 @@ class OnlineSession:
 
     def _metrics_with(self, classifier: Any, emb: dict[str, np.ndarray] | None = None) -> Metrics:
         emb = self._emb if emb is None else emb
-        p = np.asarray(classifier.predict_proba(emb["holdout"]))
+        p = self._prior_adjusted(classifier, np.asarray(classifier.predict_proba(emb["holdout"])), emb)
         return evaluate(self._rows("holdout")["label"], p, [str(c) for c in classifier.classes_])
 
     def _train_accuracy(self, classifier: Any) -> float:
@@ -720,7 +778,7 @@ class OnlineSession:
             seconds=seconds,
             control_seconds=control_seconds,
             classifier_file=str(round_file.relative_to(self.run.root)),
-            when=utc_stamp(),
+            when=_now(),
             random_accuracies=tuple(rnd_accs),
         )
         with open(self.run.history, "a", encoding="utf-8") as fh:

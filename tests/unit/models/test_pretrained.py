@@ -131,3 +131,39 @@ def test_freeze_below_leaves_the_top_block_and_head_trainable() -> None:
     trainable = freeze_below(bb, "block5")
     assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3", "head"]
     assert bb.model.get_layer("block4_conv3").trainable is False
+
+
+def test_trunk_and_top_recompose_the_encoder_and_finetune_moves_only_the_top() -> None:
+    from olkit.models.pretrained import finetune_top, top_model, trunk_features
+
+    bb = pretrained_backbone(input_px=64, layer="block5", classes=("0", "1"))
+    x = np.random.default_rng(3).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    feats = trunk_features(bb, list(x))
+    assert feats.shape == (8, 4, 4, 512)
+    np.testing.assert_allclose(
+        np.asarray(top_model(bb)(feats)), bb.encoder(bb.to_input(x)), rtol=1e-5, atol=1e-4
+    )
+    low = bb.model.get_layer("block4_conv3").get_weights()[0].copy()
+    top = bb.model.get_layer("block5_conv3").get_weights()[0].copy()
+    before = bb.fingerprint
+    hist = finetune_top(bb, feats, ["0", "1"] * 4, epochs=1, learning_rate=1e-3)
+    assert len(hist["loss"]) == 1 and bb.fingerprint != before
+    np.testing.assert_array_equal(bb.model.get_layer("block4_conv3").get_weights()[0], low)
+    assert not np.array_equal(bb.model.get_layer("block5_conv3").get_weights()[0], top)
+    multi = pretrained_backbone(input_px=32, layer="block5", pooling="multiscale")
+    with pytest.raises(ValueError, match="not a chain"):
+        top_model(multi)
+
+
+def test_autoencoder_backbone_embeds_with_its_code_layer() -> None:
+    from olkit.models.pretrained import autoencoder_backbone
+    from olkit.online.embed import embed_images
+
+    frozen = pretrained_backbone(input_px=32, layer="block4")
+    x = np.random.default_rng(4).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    emb = np.asarray(frozen.encoder(frozen.to_input(x)))
+    ssl, hist = autoencoder_backbone(frozen, emb, latent=16, epochs=5)
+    assert ssl.embedding_dim == 16 and hist["loss"][-1] < hist["loss"][0]
+    out = embed_images(list(x), ssl, progress=False).embeddings
+    assert out.shape == (12, 16) and (out >= 0).all()
+    assert ssl.weights_source == frozen.weights_source and ssl.fingerprint != frozen.fingerprint
