@@ -40,11 +40,9 @@ embeddings, a fitted classifier. Build it once per test module and copy the run 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -64,6 +62,7 @@ from olkit.classify import (
     save_classifier,
 )
 from olkit.errors import DataNotFoundError, ModelMismatchError
+from olkit.files import atomic_write_text, utc_now, utc_stamp
 from olkit.models.conv_base import Backbone, build_backbone, finetune_backbone
 from olkit.online.embed import EmbeddingCache, embed_cached
 from olkit.online.select import NEEDS_NOVELTY, Strategy, novelty, select
@@ -176,21 +175,7 @@ def _write_splits(df: pd.DataFrame, path: Path) -> None:
     cols = [c for c in MANIFEST_COLUMNS if c in df.columns] + [
         c for c in df.columns if c not in MANIFEST_COLUMNS
     ]
-    _atomic_text(path, df[cols].to_csv(index=False))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    atomic_write_text(path, df[cols].to_csv(index=False))
 
 
 def labels_from_csv(path: PathLike, *, splits: pd.DataFrame | None = None) -> dict[Sha256, ClassName]:
@@ -333,7 +318,7 @@ class OnlineSession:
                 )
         _write_splits(df, run.splits)
         if run.history.is_file():  # a new session starts a new history; the old one is kept beside it
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            stamp = utc_now().strftime("%Y%m%dT%H%M%S")
             run.history.rename(run.history.with_name(f"history-before-{stamp}.jsonl"))
 
         if run.backbone.is_file():
@@ -353,7 +338,7 @@ class OnlineSession:
             "round": 0,
             "prior_shift": bool(prior_shift),
             "backbone": str(run.backbone.relative_to(run.root)),
-            "created": _now(),
+            "created": utc_stamp(),
         }
         session = cls(run, df, backbone, None, state, progress=progress)
         session._state["embeddings"] = session._cache_dir(backbone)
@@ -400,7 +385,7 @@ class OnlineSession:
         return int(self._state["seed"])
 
     def _save_state(self) -> None:
-        _atomic_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
+        atomic_write_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
 
     def _cache_dir(self, backbone: Backbone) -> str:
         return f"{backbone.recipe}-{backbone.fingerprint[:16]}"
@@ -778,7 +763,7 @@ class OnlineSession:
             seconds=seconds,
             control_seconds=control_seconds,
             classifier_file=str(round_file.relative_to(self.run.root)),
-            when=_now(),
+            when=utc_stamp(),
             random_accuracies=tuple(rnd_accs),
         )
         with open(self.run.history, "a", encoding="utf-8") as fh:
