@@ -642,7 +642,7 @@ def prune_figures(
     wins = {"l1": 0, "random": 0, "ties_l1": 0, "ties_random": 0, "sizes": 0}
     pruned = table[table["method"] != "full"]
     by_size: dict[tuple[float, float], dict[str, float]] = {}
-    pdepths = list(pruned["depth"]) if "depth" in pruned.columns else [None] * len(pruned)
+    pdepths: list[Any] = list(pruned["depth"]) if "depth" in pruned.columns else [None] * len(pruned)
     for lf, d, method, acc in zip(
         pruned["leave_factor"], pdepths, pruned["method"].astype(str), pruned["acc"]
     ):

@@ -159,7 +159,13 @@ def test_prune_figures_picks_the_peers_of_the_chosen_size() -> None:
     assert figs["params_ratio"] == pytest.approx(0.05) and figs["flop_reduction"] == pytest.approx(20.0)
     assert figs["chosen"]["leave_factor"] == 0.2 and figs["chosen"]["depth"] is None
     # sizes: f=0.2 has mask, l1 and random (mask beats both); f=0.5 has no mask candidate and does not count
-    assert figs["mask_vs_controls_all_sizes"] == {"l1": 1, "random": 1, "ties_l1": 0, "ties_random": 0, "sizes": 1}
+    assert figs["mask_vs_controls_all_sizes"] == {
+        "l1": 1,
+        "random": 1,
+        "ties_l1": 0,
+        "ties_random": 0,
+        "sizes": 1,
+    }
     assert figs["mean_acc_over_sizes"]["acc"]["random"] == pytest.approx((0.80 + 0.88) / 2)
     assert prune_figures(table, table.iloc[1], reason="because")["reason"] == "because"
     assert "full model" in prune_figures(table, table.iloc[0])["chosen_name"]
