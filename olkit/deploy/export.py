@@ -38,6 +38,7 @@ __all__ = [
     "export_litert",
     "export_model",
     "export_onnx",
+    "formats_for",
     "read_deploy_info",
 ]
 
@@ -83,6 +84,23 @@ class DeployInfo:
         if fmt not in self.files:
             raise KeyError(f"{self.folder} has no {fmt!r} export; it has {sorted(self.files)}")
         return self.folder / self.files[fmt]["file"]
+
+
+def formats_for(runtimes: str | Sequence[str]) -> list[str]:
+    """Export formats for runtime names (``"litert,onnx"``): ``keras`` always, ``litert`` gives float32 and
+    int8, ``onnx`` (or ``onnxruntime``) the ONNX file; ``""`` only ``keras``."""
+    names = [r.strip() for r in (runtimes.split(",") if isinstance(runtimes, str) else runtimes) if r.strip()]
+    out = ["keras"]
+    for name in names:
+        if name == "litert":
+            out += ["litert", "litert-int8"]
+        elif name in ("onnx", "onnxruntime"):
+            out.append("onnx")
+        elif name in FORMATS:
+            out.append(name)
+        elif name not in ("keras", "tensorflow"):
+            raise ValueError(f"unknown runtime {name!r}; choose from litert, onnx")
+    return list(dict.fromkeys(out))
 
 
 def default_defect_class(classes: Sequence[str]) -> str:

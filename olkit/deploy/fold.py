@@ -3,9 +3,9 @@
 olkit's two-part pipeline is a Keras conv base (features) and a scikit-learn classifier on top
 (:mod:`olkit.classify`: ``StandardScaler`` + the grid-searched ``LogisticRegression`` of the pruning evaluation, or
 ``StandardScaler`` + ``MLPClassifier`` of the online session). :func:`fold_classifier` rewrites the classifier as
-Keras layers after the base: the scaler becomes a ``Normalization`` layer with the scaler's mean and variance
-(kept apart from the first Dense layer: folding it into the weights would subtract large, nearly equal float32
-numbers where a feature barely varies), every weight matrix a ``Dense`` layer with the same activation, and the
+Keras layers after the base: the scaler becomes two ``Normalization`` layers (the mean subtracted in
+two float32 parts, then divided by the scale; kept apart from the first Dense layer: folding it into the weights
+would subtract large, nearly equal float32 numbers where a feature barely varies), every weight matrix a ``Dense`` layer with the same activation, and the
 output a softmax over the classes (a binary logistic output ``σ(z)`` is ``softmax([0, z])``, so two columns in
 the classes' order). The preprocessing is inside too (``x * scale + offset`` of the base's
 :class:`~olkit.models.conv_base.Preprocessing`), so the model takes the resized image's raw 0..255 values as
@@ -151,6 +151,7 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
     steps = _unwrap(classifier)
     *pre, (_, final) = steps
     layers: list[Any] = []
+    inv_scale: np.ndarray | None = None
     for i, (name, est) in enumerate(pre):
         if type(est).__name__ != "StandardScaler":
             raise ModelMismatchError(
@@ -159,14 +160,28 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
             )
         mean = np.asarray(est.mean_ if est.with_mean else np.zeros(est.n_features_in_), np.float64)
         scale = np.asarray(est.scale_ if est.with_std else np.ones(est.n_features_in_), np.float64)
-        layers.append(
-            keras.layers.Normalization(
-                axis=-1,
-                mean=mean.astype(np.float32),
-                variance=(scale**2).astype(np.float32),
-                name=f"{prefix}_scale{i}",
+        if i < len(pre) - 1:  # an inner scaler (rare): one Normalization layer
+            layers.append(
+                keras.layers.Normalization(
+                    axis=-1,
+                    mean=mean.astype(np.float32),
+                    variance=(scale**2).astype(np.float32),
+                    name=f"{prefix}_scale{i}",
+                )
             )
-        )
+            continue
+        # the last scaler: the mean subtracted in two float32 parts (hi + lo; x - hi is exact where x is near
+        # the mean, one float32 mean would lose mean * 6e-8 / scale), the division by the scale folded into the
+        # first Dense layer's rows (a product: no cancellation, and no epsilon clamp of a tiny scale)
+        hi = mean.astype(np.float32)
+        lo = (mean - hi.astype(np.float64)).astype(np.float32)
+        for part, vals in (("hi", hi), ("lo", lo)):
+            layers.append(
+                keras.layers.Normalization(
+                    axis=-1, mean=vals, variance=np.ones_like(vals), name=f"{prefix}_center{i}_{part}"
+                )
+            )
+        inv_scale = 1.0 / scale
     kind = type(final).__name__
     classes = tuple(str(c) for c in final.classes_)
     mats: list[tuple[np.ndarray, np.ndarray, str]] = []
@@ -185,6 +200,9 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
         raise ModelMismatchError(
             f"cannot fold a {kind}; olkit folds LogisticRegression and MLPClassifier (in a Pipeline or GridSearchCV)"
         )
+    if inv_scale is not None:
+        w0, b0, a0 = mats[0]
+        mats[0] = (w0 * inv_scale[:, None], b0, a0)
     for j, (w, b, act) in enumerate(mats):
         if act == "out" and w.shape[1] == 1 and len(classes) == 2:
             # σ(z) = softmax([0, z])[1]: two columns, the classes' order, one softmax for every head

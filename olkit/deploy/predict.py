@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from olkit.errors import ImageReadError
 from olkit.files import atomic_write_text
 from olkit.types import PathLike
 
-__all__ = ["PredictResult", "classify", "list_files", "predict_folder", "resolve_model"]
+__all__ = ["PredictResult", "classify", "list_files", "predict_files", "predict_folder", "resolve_model"]
 
 PREFERRED: tuple[str, ...] = ("onnx", "litert", "keras", "litert-int8")
 """The export a folder runs when no file is named: float32 exports first (same classes as the notebook)."""
@@ -46,7 +47,8 @@ class PredictResult:
     model
         The model file that ran; ``runtime`` its runtime; ``fingerprint`` its SHA-256.
     seconds
-        Wall time from the first file read to the CSV written (decoding included).
+        Wall time from the first file read to the CSV written (decoding and hashing included; loading the
+        model and listing the folder not).
     """
 
     out: Path
@@ -167,22 +169,48 @@ def predict_folder(
     workers
         Threads decoding images (default: up to 4).
     """
+    if not Path(folder).is_dir():
+        raise NotADirectoryError(f"{folder}: not a folder")
+    files = list_files(folder, exclude=(Path(out),))
+    return predict_files(
+        model,
+        files,
+        out,
+        threshold=threshold,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+        workers=workers,
+    )
+
+
+def predict_files(
+    model: PathLike,
+    files: Sequence[PathLike],
+    out: PathLike,
+    *,
+    threshold: float | None = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> PredictResult:
+    """Classify the image ``files`` (e.g. a manifest's held-out paths) into the CSV ``out``; the options and the
+    result are those of :func:`predict_folder`."""
     from tqdm.auto import tqdm
+
+    from olkit.data.io import file_sha256
 
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    if not Path(folder).is_dir():
-        raise NotADirectoryError(f"{folder}: not a folder")
     path, info = resolve_model(model)
-    from olkit.data.io import file_sha256
-
     fingerprint = file_sha256(path)
     session = open_session(path, threads=threads)
     size = info.preprocessing.size
     color = info.preprocessing.color
     out = Path(out)
-    files = list_files(folder, exclude=(out,))
-    t0 = time.perf_counter()
+    files = [Path(f) for f in files]
+    t0 = time.perf_counter()  # the model is loaded: from here on, reading, decoding, hashing, inference, CSV
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "sha256", "predicted", *[f"p_{c}" for c in info.classes], "model_fingerprint"])
