@@ -90,11 +90,6 @@ class RunFolder:
         return self.root / "splits.csv"
 
     @property
-    def data_manifest(self) -> Path:
-        """The manifest of the run's data root as notebook 1 read it (a user's root is never written to)."""
-        return self.root / "data_manifest.csv"
-
-    @property
     def backbone(self) -> Path:
         """The conv base as ``.keras`` (its sidecar ``backbone.json`` holds the embedding layer and fingerprint)."""
         return self.models / "backbone.keras"
@@ -118,6 +113,125 @@ class RunFolder:
     def metrics(self) -> Path:
         """Figures every notebook merges its results into (``olkit.report.update_metrics``)."""
         return self.root / "metrics.json"
+
+    # -- the runner ----------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> Path:
+        """The runner's record of the run: profile, parameters and status of every notebook (``olkit run``)."""
+        return self.root / "run.json"
+
+    def executed(self, notebook: str) -> Path:
+        """Where ``olkit run`` writes the executed copy of ``notebook`` (``"01_data.ipynb"`` or its stem)."""
+        name = notebook if notebook.endswith(".ipynb") else f"{notebook}.ipynb"
+        return self.root / Path(name).name
+
+    @property
+    def report(self) -> Path:
+        """The run's HTML report (:func:`olkit.report.write_report`)."""
+        return self.root / "report.html"
+
+    @property
+    def kernel_log(self) -> Path:
+        """What the notebooks' kernels and their libraries printed to stderr (start-up chatter, warnings), kept
+        out of the console by ``olkit run``."""
+        return self.root / "logs" / "kernels.log"
+
+    # -- the data (notebook 1) ----------------------------------------------------------------------------------
+    @property
+    def contact_sheet(self) -> Path:
+        """A few images of every class and set, side by side."""
+        return self.figures / "contact_sheet.png"
+
+    # -- the conv base (notebook 2) -------------------------------------------------------------------------------
+    @property
+    def trained_backbone(self) -> Path:
+        """The conv base as trained, kept when notebook 4 swaps in the pruned one."""
+        return self.models / "trained_backbone.keras"
+
+    @property
+    def backbone_curves(self) -> Path:
+        """The conv base's training curves."""
+        return self.figures / "backbone_curves.png"
+
+    # -- pruning (notebook 3) -------------------------------------------------------------------------------------
+    @property
+    def segmented(self) -> Path:
+        """The scoring masks in the original's layout (``Images/`` beside ``Segmented/``)."""
+        return self.prune / "segmented"
+
+    @property
+    def candidates(self) -> Path:
+        """The pruned candidates and their table (:func:`olkit.prune.candidates.build_candidates`)."""
+        return self.prune / "candidates"
+
+    @property
+    def candidates_evaluated(self) -> Path:
+        """Every candidate's accuracy, time, parameters and FLOPs."""
+        return self.prune / "candidates_evaluated.csv"
+
+    @property
+    def pareto(self) -> Path:
+        """The accuracy-against-time plot of the candidates."""
+        return self.prune / "pareto.png"
+
+    @property
+    def chosen(self) -> Path:
+        """The candidate the decision chose, which notebook 4 embeds with."""
+        return self.prune / "chosen.keras"
+
+    # -- online learning (notebooks 4-7) --------------------------------------------------------------------------
+    @property
+    def session(self) -> Path:
+        """The online session's state (:class:`olkit.online.session.OnlineSession`)."""
+        return self.root / "session.json"
+
+    @property
+    def classifier_base(self) -> Path:
+        """The classifier fitted on the train set alone (what every round starts from)."""
+        return self.models / "classifier-base.skops"
+
+    def round_classifier(self, round_number: int) -> Path:
+        """The classifier of round ``round_number`` (1, 2, ...)."""
+        return self.models / f"classifier-round{int(round_number):03d}.skops"
+
+    def round_backbone(self, round_number: int) -> Path:
+        """The conv base fine-tuned in round ``round_number``."""
+        return self.models / f"backbone-round{int(round_number):03d}.keras"
+
+    def history_archive(self, stamp: str) -> Path:
+        """Where an earlier :attr:`history` is kept when a new session or a reset starts another."""
+        return self.root / f"history-before-{stamp}.jsonl"
+
+    @property
+    def selection(self) -> Path:
+        """The images offered to the expert in notebook 6, with their predictions."""
+        return self.root / "selection.csv"
+
+    @property
+    def embedding_map(self) -> Path:
+        """The 2-D map of the embeddings (notebook 4)."""
+        return self.figures / "embedding_map.png"
+
+    @property
+    def uncertainty_plot(self) -> Path:
+        """The classifier's uncertainty over the test images (notebook 5)."""
+        return self.figures / "uncertainty.png"
+
+    @property
+    def learning_curve(self) -> Path:
+        """Holdout accuracy against labels (notebook 7)."""
+        return self.figures / "learning_curve.png"
+
+    @property
+    def round_plot(self) -> Path:
+        """Before / after / random / ceiling of the latest round (notebook 7)."""
+        return self.figures / "round.png"
+
+    # -- the real-data run (notebook 8) ---------------------------------------------------------------------------
+    @property
+    def real(self) -> RunFolder:
+        """The run folder of the real-data notebook, inside this one (the same layout)."""
+        return RunFolder(self.root / "real")
 
     def read_metrics(self) -> dict[str, Any]:
         """The merged metrics of every notebook so far (empty when none)."""

@@ -34,7 +34,6 @@ from typing import Any
 from olkit.errors import NotebookExecutionError, OlkitError
 from olkit.files import atomic_write_json, utc_stamp
 from olkit.paths import RunFolder, project_root, runs_root
-from olkit.paths import data_root as default_data_root
 from olkit.types import PathLike
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -45,9 +44,6 @@ PROFILES: tuple[str, ...] = ("tiny", "demo", "full")
 
 KERNEL_NAME = "python3"
 """The one kernel every notebook of the series names (checked by ``tests/unit/test_hygiene.py``)."""
-
-STATE_FILE = "run.json"
-"""The run's state file inside the run folder."""
 
 _NOTEBOOK_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
 
@@ -65,8 +61,7 @@ class Profile:
         One line on what the profile is for and how long it takes.
     parameters : dict
         Values given to every notebook that declares a parameter of that name. Strings may hold the
-        placeholders ``{run_dir}``, ``{data_root}`` (olkit's ``data_bsd/`` when ``data_root`` is empty) and
-        ``{project_root}``; ``null`` marks a value the user must give with ``-p`` (``mine``: ``data_root``).
+        placeholders ``{run_dir}``, ``{data_root}`` and ``{project_root}``.
     notebooks : dict
         Per-notebook overrides, keyed by notebook stem (``"02_conv_base"``) or number (``"02"``).
     budget_s : float or None
@@ -243,14 +238,14 @@ class RunResult:
 
 def read_state(run: RunFolder) -> dict[str, Any]:
     """The run's ``run.json`` (empty skeleton when there is none yet)."""
-    path = run.root / STATE_FILE
+    path = run.state
     if path.is_file():
         return dict(json.loads(path.read_text(encoding="utf-8")))
     return {"notebooks": {}}
 
 
 def _write_state(run: RunFolder, state: dict[str, Any]) -> None:
-    atomic_write_json(run.root / STATE_FILE, state, sort_keys=True)
+    atomic_write_json(run.state, state, sort_keys=True)
 
 
 def _expand(value: Any, context: Mapping[str, str]) -> Any:
@@ -302,15 +297,9 @@ def plan_parameters(
         values = {**profile.for_notebook(nb.stem), **overrides, "run_dir": str(run.root)}
         data_root = str(values.get("data_root", "") or "")
         context = {"run_dir": str(run.root), "project_root": str(project_root())}
-        context["data_root"] = _expand(data_root, context) or str(default_data_root())
+        context["data_root"] = _expand(data_root, context)
         chosen = {}
         for name, value in values.items():
-            # a profile's null is a value the user gives with -p
-            if name in params and value is None and name not in overrides:
-                raise OlkitError(
-                    f"profile {profile.name} needs -p {name} VALUE ({params[name].get('help') or name}), "
-                    f"e.g. olkit run --profile {profile.name} -p {name} ..."
-                )
             if name in params:
                 chosen[name] = coerce_value(_expand(value, context), params[name].get("inferred_type_name"))
         plans[nb.stem] = chosen
@@ -483,7 +472,7 @@ def run_series(
     results: list[NotebookRun] = []
     t_all = time.perf_counter()
     for i, nb in enumerate(notebooks):
-        output = run.root / nb.name
+        output = run.executed(nb.name)
         if i < start:
             results.append(NotebookRun(nb.stem, "skipped", float(done[nb.stem].get("seconds", 0.0)), output))
             continue
@@ -548,7 +537,7 @@ def _first_to_run(
             entry.get("status") != "completed"
             or entry.get("parameters") != _jsonable(plans[nb.stem])
             or entry.get("source_sha256", _source_sha256(nb)) != _source_sha256(nb)
-            or not (run.root / nb.name).is_file()
+            or not run.executed(nb.name).is_file()
         ):
             return i
     return len(notebooks)

@@ -73,7 +73,6 @@ Mode = Literal["refit", "original"]
 
 __all__ = ["Metrics", "OnlineSession", "RoundResult", "labels_from_csv", "make_tiny_session"]
 
-SESSION_FILE = "session.json"
 RANDOM_REPEATS = 5  # random-control draws per round, averaged: one draw swings by several holdout images
 NEW_WEIGHT = 10.0  # default sample weight of each expert label in "refit" (a train image weighs 1)
 REFIT_EPOCHS = (
@@ -319,7 +318,7 @@ class OnlineSession:
         _write_splits(df, run.splits)
         if run.history.is_file():  # a new session starts a new history; the old one is kept beside it
             stamp = utc_now().strftime("%Y%m%dT%H%M%S")
-            run.history.rename(run.history.with_name(f"history-before-{stamp}.jsonl"))
+            run.history.rename(run.history_archive(stamp))
 
         if run.backbone.is_file():
             on_disk = json.loads(run.backbone.with_suffix(".json").read_text(encoding="utf-8")).get(
@@ -353,7 +352,7 @@ class OnlineSession:
     def open(cls, run: RunFolder | PathLike, *, progress: bool = True) -> OnlineSession:
         """Restore a session from its run folder (after a kernel restart, or in the next notebook)."""
         run = run if isinstance(run, RunFolder) else RunFolder(Path(run).resolve())
-        state_path = run.root / SESSION_FILE
+        state_path = run.session
         if not state_path.is_file():
             raise DataNotFoundError(
                 f"{state_path}: no online session here (start one with OnlineSession.create)"
@@ -385,7 +384,7 @@ class OnlineSession:
         return int(self._state["seed"])
 
     def _save_state(self) -> None:
-        atomic_write_text(self.run.root / SESSION_FILE, json.dumps(self._state, indent=2))
+        atomic_write_text(self.run.session, json.dumps(self._state, indent=2))
 
     def _cache_dir(self, backbone: Backbone) -> str:
         return f"{backbone.recipe}-{backbone.fingerprint[:16]}"
@@ -576,7 +575,7 @@ class OnlineSession:
 
     @property
     def _base_file(self) -> Path:
-        return self.run.models / "classifier-base.skops"
+        return self.run.classifier_base
 
     def _base_for(self, emb: dict[str, np.ndarray]) -> Any:
         """The classifier fitted on the train set alone for these embeddings (saved for the current ones)."""
@@ -703,9 +702,8 @@ class OnlineSession:
                 epochs=finetune_epochs,
                 seed=self.seed + self.round,
             )
-            name = f"backbone-round{self.round + 1:03d}.keras"
-            self.backbone.save(self.run.models / name)
-            self._state["backbone"] = f"models/{name}"
+            round_backbone = self.backbone.save(self.run.round_backbone(self.round + 1))
+            self._state["backbone"] = round_backbone.relative_to(self.run.root).as_posix()
             self._state["embeddings"] = self._cache_dir(self.backbone)
             self._embed_all()
         fit = {"warm": warm, "epochs": epochs, "faithful": faithful}
@@ -743,7 +741,7 @@ class OnlineSession:
         self.classifier = clf
         self._proba.clear()
         self._state["round"] = self.round + 1
-        round_file = self.run.models / f"classifier-round{self.round:03d}.skops"
+        round_file = self.run.round_classifier(self.round)
         save_classifier(clf, round_file)
         save_classifier(clf, self.run.classifier)
         self._state["classes"] = self.classes
