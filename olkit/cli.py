@@ -1,6 +1,7 @@
 """The ``olkit`` console script.
 
-``olkit data`` makes (or completes) every data set under the data root and prints a summary;
+``olkit data`` makes (or completes) every data set under olkit's data root and prints a summary;
+``olkit data check DIR`` shows what olkit sees in a data root of yours (and writes nothing there);
 ``olkit run`` executes the notebook series headless with papermill; ``olkit lab`` opens JupyterLab on it.
 """
 
@@ -13,18 +14,38 @@ from collections.abc import Sequence
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from olkit.data.prepare import prepare_data
+    from olkit.errors import ReadOnlyDataError
 
-    summary = prepare_data(
-        root=args.root,
-        n_train=args.n_train,
-        n_new=args.n_new,
-        shift=args.shift,
-        n_crack=args.n_crack,
-        seed=args.seed,
-        bsdata=args.bsdata,
-        overwrite=args.overwrite,
-    )
+    if args.data_command == "check":
+        return _cmd_data_check(args)
+    try:
+        summary = prepare_data(
+            root=args.root,
+            n_train=args.n_train,
+            n_new=args.n_new,
+            shift=args.shift,
+            n_crack=args.n_crack,
+            seed=args.seed,
+            bsdata=args.bsdata,
+            overwrite=args.overwrite,
+        )
+    except ReadOnlyDataError as exc:
+        print(f"olkit data: {exc}", file=sys.stderr)
+        return 2
     print(summary)
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from olkit.data.prepare import check_data_root
+    from olkit.errors import DataNotFoundError
+
+    try:
+        check = check_data_root(args.dir, progress=not args.quiet)
+    except DataNotFoundError as exc:
+        print(f"olkit data check: {exc}", file=sys.stderr)
+        return 2
+    print(check)
     return 0
 
 
@@ -96,7 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--overwrite", action="store_true", help="replace existing sets instead of keeping them"
     )
-    data.set_defaults(func=_cmd_data)
+    data.set_defaults(func=_cmd_data, data_command=None)
+    data_sub = data.add_subparsers(dest="data_command", metavar="{check}")
+    check = data_sub.add_parser(
+        "check",
+        help="what olkit sees in a data root: sets, classes, counts, masks, unreadable files, duplicates",
+        description="Read a data root in the original's layout (data_train/<class>/, data_new/<class>/, "
+        "masks/<set>/) and summarise what olkit sees there before anything runs; nothing is written. Exits 0 "
+        "with the summary, 2 when DIR is not a data root.",
+    )
+    check.add_argument("dir", help="the data root to look at")
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
 
     run = sub.add_parser(
         "run",

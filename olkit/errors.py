@@ -54,5 +54,9 @@ class DataExistsError(OlkitError, FileExistsError):
     """A data set is already on disk and would be replaced; the message names it and how to replace it."""
 
 
+class ReadOnlyDataError(OlkitError, PermissionError):
+    """A data root olkit did not make: olkit reads it and never writes into it (the message names a way out)."""
+
+
 class LabelStoreLockedError(OlkitError):
     """The label database stayed locked by another writer after retries; the message names the store and the fix."""

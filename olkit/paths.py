@@ -90,6 +90,11 @@ class RunFolder:
         return self.root / "splits.csv"
 
     @property
+    def data_manifest(self) -> Path:
+        """The manifest of the run's data root as notebook 1 read it (a user's root is never written to)."""
+        return self.root / "data_manifest.csv"
+
+    @property
     def backbone(self) -> Path:
         """The conv base as ``.keras`` (its sidecar ``backbone.json`` holds the embedding layer and fingerprint)."""
         return self.models / "backbone.keras"

@@ -34,6 +34,7 @@ from typing import Any
 from olkit.errors import NotebookExecutionError, OlkitError
 from olkit.files import atomic_write_json, utc_stamp
 from olkit.paths import RunFolder, project_root, runs_root
+from olkit.paths import data_root as default_data_root
 from olkit.types import PathLike
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -61,7 +62,8 @@ class Profile:
         One line on what the profile is for and how long it takes.
     parameters : dict
         Values given to every notebook that declares a parameter of that name. Strings may hold the
-        placeholders ``{run_dir}``, ``{data_root}`` and ``{project_root}``.
+        placeholders ``{run_dir}``, ``{data_root}`` (olkit's ``data_bsd/`` when ``data_root`` is empty) and
+        ``{project_root}``; ``null`` marks a value the user must give with ``-p`` (``mine``: ``data_root``).
     notebooks : dict
         Per-notebook overrides, keyed by notebook stem (``"02_conv_base"``) or number (``"02"``).
     budget_s : float or None
@@ -297,9 +299,15 @@ def plan_parameters(
         values = {**profile.for_notebook(nb.stem), **overrides, "run_dir": str(run.root)}
         data_root = str(values.get("data_root", "") or "")
         context = {"run_dir": str(run.root), "project_root": str(project_root())}
-        context["data_root"] = _expand(data_root, context)
+        context["data_root"] = _expand(data_root, context) or str(default_data_root())
         chosen = {}
         for name, value in values.items():
+            # a profile's null is a value the user gives with -p
+            if name in params and value is None and name not in overrides:
+                raise OlkitError(
+                    f"profile {profile.name} needs -p {name} VALUE ({params[name].get('help') or name}), "
+                    f"e.g. olkit run --profile {profile.name} -p {name} ..."
+                )
             if name in params:
                 chosen[name] = coerce_value(_expand(value, context), params[name].get("inferred_type_name"))
         plans[nb.stem] = chosen

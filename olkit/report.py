@@ -196,18 +196,23 @@ class RunSummary:
     notebook_seconds: dict[str, float] = field(default_factory=dict)
     notebook_status: dict[str, str] = field(default_factory=dict)
     report: Path | None = None
+    data: str = ""  # the data the run used: its name, root and manifest hash
+    notes: tuple[str, ...] = ()  # what was skipped, and why
 
     def lines(self) -> list[str]:
         total = sum(self.notebook_seconds.values())
         out = [
             f"olkit run {self.profile}: {self.run_dir} ({len(self.notebook_seconds)} notebooks, {total:.0f} s)"
         ]
+        if self.data:
+            out.append(f"data: {self.data}")
         for fig in self.online:
             out += fig.lines()
         for pfig in self.prune:
             out += pfig.lines()
         if not self.online and not self.prune:
             out.append("  no online-learning or pruning figures in metrics.json yet")
+        out.extend(f"note: {n}" for n in self.notes)
         failed = [k for k, v in self.notebook_status.items() if v != "completed"]
         if failed:
             out.append(f"  not completed: {', '.join(failed)}")
@@ -235,6 +240,9 @@ class RunSummary:
             f"<p>Run folder <code>{esc(str(self.run_dir))}</code>; written "
             f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
         ]
+        if self.data:
+            parts.append(f"<p>Data: {esc(self.data)}.</p>")
+        parts.extend(f"<p><b>Note:</b> {esc(n)}</p>" for n in self.notes)
         if self.online:
             parts.append("<h2>Online learning with an expert in the loop</h2>")
             parts.append(
@@ -291,10 +299,13 @@ class RunSummary:
                     f'<tr><td><a href="#{esc(name)}">{esc(name)}</a></td><td>{esc(status)}</td><td>{secs:.1f}</td></tr>'
                 )
             parts.append("</tbody></table>")
-        parts.append(
-            "<p><small>Real-data figures use patches derived from BSData (Schlagenhauf, Landwehr et al., "
-            "Data in Brief 39 (2021) 107643, doi 10.1016/j.dib.2021.107643), licensed CC BY-SA 4.0.</small></p>"
-        )
+        titles = [o.title for o in self.online] + [p.title for p in self.prune]
+        # the attribution wherever BSData (may have) served
+        if not self.data or any("BSData" in t for t in titles):
+            parts.append(
+                "<p><small>Real-data figures use patches derived from BSData (Schlagenhauf, Landwehr et al., "
+                "Data in Brief 39 (2021) 107643, doi 10.1016/j.dib.2021.107643), licensed CC BY-SA 4.0.</small></p>"
+            )
         parts.append("</div>")
         return "\n".join(parts)
 
@@ -306,16 +317,39 @@ def summarize(run: RunFolder | PathLike) -> RunSummary:
     state_path = run.state
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
     nbs = state.get("notebooks", {})
+    data, second = dict(metrics.get("data", {})), dict(metrics.get("second", {}))
+    # names come from the data (notebooks 1 and 8 record them); the old titles only for runs that recorded none
+    names = {
+        "online": str(data.get("name") or "synthetic BSD patches"),
+        "online_real": str(second.get("name") or "real BSData patches"),
+    }
     online = tuple(
-        OnlineFigures.from_metrics(title, metrics[key])
-        for key, title in (("online", "synthetic BSD patches"), ("online_real", "real BSData patches"))
+        OnlineFigures.from_metrics(names[key], metrics[key])
+        for key in ("online", "online_real")
         if isinstance(metrics.get(key), dict) and "holdout_acc_before" in metrics[key]
     )
+    skipped = {
+        "prune": str(metrics.get("prune", {}).get("skipped") or ""),
+        "prune_real": str(second.get("prune_skipped") or "") if second.get("available") else "",
+    }
     prune = tuple(
         PruneFigures.from_metrics(str(metrics[key].get("backbone", title)), metrics[key])
         for key, title in (("prune", "crack family"), ("prune_real", "BSData pitting"))
-        if isinstance(metrics.get(key), dict) and "chosen" in metrics[key]
+        if isinstance(metrics.get(key), dict) and "chosen" in metrics[key] and not skipped[key]
     )
+    notes = []
+    if skipped["prune"]:
+        notes.append(f"pruning for {metrics['prune'].get('data_name', names['online'])}: {skipped['prune']}")
+    if second.get("skipped"):
+        notes.append(f"second data set: {second['skipped']}")
+    elif skipped["prune_real"]:
+        notes.append(f"pruning for {names['online_real']}: skipped ({skipped['prune_real']})")
+    notes.extend(f"{names['online']}: {n}" for n in data.get("notes", []))
+    described = ""
+    if data.get("name"):
+        sha = str(data.get("manifest_sha256", ""))[:16]
+        whose = "" if data.get("owned", True) else ", yours, read-only"
+        described = f"{data['name']} ({data.get('root', '')}{whose}; manifest sha256 {sha or 'n/a'})"
     report = run.report
     return RunSummary(
         run_dir=run.root,
@@ -325,6 +359,8 @@ def summarize(run: RunFolder | PathLike) -> RunSummary:
         notebook_seconds={k: float(v.get("seconds", 0.0)) for k, v in sorted(nbs.items())},
         notebook_status={k: str(v.get("status", "")) for k, v in sorted(nbs.items())},
         report=report if report.is_file() else None,
+        data=described,
+        notes=tuple(notes),
     )
 
 
