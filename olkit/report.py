@@ -718,3 +718,144 @@ def prune_figures(
         "n_test": None if missing(full.get("n_test")) else int(full["n_test"]),
         "candidates": len(table),
     }
+
+
+# ---------------------------------------------------------------------------------------------- learning curves
+def curve_figures(session: Any, *, goal_share: float = 0.95) -> dict[str, Any]:
+    """A session's rounds as a learning curve under the keys of ``../shared/BENCH.md`` (``online_curve``).
+
+    ``labels`` (cumulative, 0 first), ``acc``/``bal_acc`` for the strategy and ``"random"`` (mean of its draws,
+    with ``random_min``/``random_max``), ``ceiling_acc``, ``labels_to_95`` (labels to reach before +
+    ``goal_share`` (ceiling - before); ``None`` where the curve never does), ``stop`` (where the stopping rule
+    fires first: labels, accuracy, share of the ceiling's gain; ``None`` if it has not) and ``round_seconds``.
+    """
+    from olkit.online.session import labels_to_reach, learning_curve, stop_advice
+
+    rounds = session.rounds()
+    curve = learning_curve(rounds)
+    if curve.empty:
+        return {}
+    name = next((r.strategy for r in rounds if r.strategy), "") or "strategy"
+    labels = [int(v) for v in curve["labels"]]
+    acc = {name: [float(v) for v in curve["acc"]]}
+    bal = {name: [float(v) for v in curve["bal_acc"]]}
+    if curve["random_acc"].notna().all():
+        acc["random"] = [float(v) for v in curve["random_acc"]]
+        bal["random"] = [float(v) for v in curve["random_bal_acc"]]
+    ceiling = _num(curve["ceiling_acc"].iloc[-1])
+    before = acc[name][0]
+    to95: dict[str, int | None] = {}
+    stop: dict[str, Any] | None = None
+    if ceiling is not None:
+        target = before + goal_share * (ceiling - before)
+        to95 = {s: labels_to_reach(labels, a, target) for s, a in acc.items()}
+    for i in range(1, len(rounds) + 1):
+        if stop_advice(rounds[:i]).stop:
+            r = rounds[i - 1]
+            gap = (
+                None
+                if ceiling is None or ceiling <= before
+                else (r.after.accuracy - before) / (ceiling - before)
+            )
+            stop = {"labels": r.labels_used, "acc": r.after.accuracy, "gain_share": gap}
+            break
+    return {
+        "labels": labels,
+        "acc": acc,
+        "bal_acc": bal,
+        "random_min": [_num(v) for v in curve["random_min"]],
+        "random_max": [_num(v) for v in curve["random_max"]],
+        "ceiling_acc": ceiling,
+        "ceiling_bal_acc": _num(curve["ceiling_bal_acc"].iloc[-1]),
+        "labels_to_95": to95,
+        "stop": stop,
+        "round_seconds": float(sum(r.seconds for r in rounds) / len(rounds)),
+        "strategy": name,
+    }
+
+
+def curve_text(m: dict[str, Any], *, title: str = "") -> str:
+    """One line on a learning curve (``online_curve`` figures): final accuracies, labels to 95 %, the stop."""
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{float(v):.3f}"
+
+    labels = m.get("labels") or [0]
+    finals = ", ".join(f"{s} {f(a[-1])}" for s, a in dict(m.get("acc", {})).items() if a)
+    to95 = ", ".join(
+        f"{s} {v if v is not None else 'not reached'}" for s, v in dict(m.get("labels_to_95", {})).items()
+    )
+    stop = m.get("stop") or {}
+    where = (
+        f"; the stopping rule stops at {stop.get('labels')} labels (accuracy {f(stop.get('acc'))})"
+        if stop.get("labels") is not None
+        else "; the stopping rule has not fired"
+    )
+    return (
+        f"{title + ': ' if title else ''}learning curve to {labels[-1]} labels: {finals} (ceiling {f(m.get('ceiling_acc'))}); "
+        f"labels to 95 % of the ceiling's gain: {to95 or 'n/a'}{where}"
+    )
+
+
+def plot_learning_curve(
+    curve: Any,
+    *,
+    title: str = "",
+    path: PathLike | None = None,
+    strategies: Any = None,
+) -> Any:
+    """Holdout accuracy and balanced accuracy against labels: each strategy, random (with its min-max band) and
+    the ceiling.
+
+    ``curve`` is :meth:`olkit.online.session.OnlineSession.learning_curve`'s table (one session: the band spans the
+    random control's draws) or ``online_curve`` figures (:func:`curve_figures`, or the bench's, whose
+    ``acc_min``/``acc_max`` span the protocol draws).
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if isinstance(curve, pd.DataFrame):
+        m: dict[str, Any] = {
+            "labels": curve["labels"].tolist(),
+            "acc": {"strategy": curve["acc"].tolist(), "random": curve["random_acc"].tolist()},
+            "bal_acc": {"strategy": curve["bal_acc"].tolist(), "random": curve["random_bal_acc"].tolist()},
+            "random_min": curve["random_min"].tolist(),
+            "random_max": curve["random_max"].tolist(),
+            "ceiling_acc": _num(curve["ceiling_acc"].iloc[-1]) if len(curve) else None,
+            "ceiling_bal_acc": _num(curve["ceiling_bal_acc"].iloc[-1]) if len(curve) else None,
+        }
+    else:
+        m = dict(curve)
+    labels = list(m.get("labels", []))
+    names = [s for s in (strategies or m.get("acc", {})) if s in m.get("acc", {})]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key, ceil_key, ylabel in (
+        (axes[0], "acc", "ceiling_acc", "holdout accuracy"),
+        (axes[1], "bal_acc", "ceiling_bal_acc", "holdout balanced accuracy"),
+    ):
+        series = dict(m.get(key, {}))
+        for i, s in enumerate(names):
+            if s not in series:
+                continue
+            y = [float("nan") if v is None else float(v) for v in series[s]]
+            is_random = s == "random"
+            ax.plot(labels[: len(y)], y, marker="o", ms=3, lw=2 if not is_random else 1.5,
+                    color="#e3a33b" if is_random else colors[i % len(colors)], label=s)  # fmt: skip
+            lo = m.get(f"{key}_min", {}).get(s) if isinstance(m.get(f"{key}_min"), dict) else None
+            hi = m.get(f"{key}_max", {}).get(s) if isinstance(m.get(f"{key}_max"), dict) else None
+            if lo is None and is_random and key == "acc":
+                lo, hi = m.get("random_min"), m.get("random_max")
+            if lo is not None and hi is not None:
+                ax.fill_between(labels[: len(lo)], [float(v) for v in lo], [float(v) for v in hi], alpha=0.15,
+                                color="#e3a33b" if is_random else colors[i % len(colors)], lw=0)  # fmt: skip
+        ceil = _num(m.get(ceil_key))
+        if ceil is not None:
+            ax.axhline(ceil, color="#5aa469", ls="--", lw=1.2, label="ceiling (every test label)")
+        ax.set_xlabel("labels")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or "Learning curve: holdout against labels (band: min-max over draws)")
+    fig.tight_layout()
+    return _save(fig, path)

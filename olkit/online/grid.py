@@ -536,6 +536,7 @@ class RelabelGrid:
                 annotator=self.annotator,
                 round=int(self.session.round),
                 source="expert",
+                model=getattr(self.session, "fingerprint", None),  # the classifier that showed this tile
             )  # committed durably before the tile changes
         except LabelStoreLockedError as exc:
             self._warn(str(exc))
@@ -716,8 +717,18 @@ class RelabelGrid:
         self.last_result = result
         self.output.append_display_data(_HTML(result_html(result, classes=self.classes)))
         self.message.value = html.escape(result.summary() if hasattr(result, "summary") else "retrained")
+        advice = self.stop_advice()
+        if advice is not None:
+            color = "#1a7f37" if advice.stop else "#666"
+            self.message.value += f"<br><b style='color:{color}'>{html.escape(advice.message)}</b>"
         self.refresh_predictions()
         return result
+
+    def stop_advice(self) -> Any:
+        """The session's stopping rule after the latest round (``session.stop_advice()``: e.g. "the last 20 labels
+        changed 1 % of the predictions: you can stop"), ``None`` when the session has none."""
+        advise = getattr(self.session, "stop_advice", None)
+        return advise() if callable(advise) else None
 
     def refresh_predictions(self) -> None:
         """Re-read the session's predictions (after a retrain) into the selection and redraw."""
@@ -730,8 +741,9 @@ class RelabelGrid:
         self.refresh()
 
     def next_round(self, sender: Any = None) -> None:
-        """Select the uncertain images anew with the current model and show them."""
-        self.set_selection(self.session.select(**self.select_kwargs))
+        """Select anew with the current model, from the test images not labelled yet, and show them."""
+        labelled = list(self.store.labels(list(self.session.predictions("test")["sha256"])))
+        self.set_selection(self.session.select(**self.select_kwargs, exclude=labelled))
         self.message.value = f"round {self.session.round}: {len(self.selection)} images selected"
 
     def export(self, sender: Any = None) -> Any:

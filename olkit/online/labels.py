@@ -55,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events carry the model (classifier fingerprint); version-1 stores gain it on open
 EVENT_COLUMNS: tuple[str, ...] = (
     "id",
     "sha256",
@@ -66,8 +66,11 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "round",
     "source",
     "undoes",
+    "model",
 )
-"""Columns of :meth:`LabelStore.events` (``label`` is ``""`` for an event that clears a label)."""
+"""Columns of :meth:`LabelStore.events` (``label`` is ``""`` for an event that clears a label; ``model`` is the
+fingerprint of the classifier that showed the image, :func:`olkit.online.session.classifier_fingerprint`, empty
+in events written before schema version 2)."""
 
 ORIGINAL_FOLDERS: dict[ClassName, str] = {"0": "N", "1": "P"}
 """The original's export folders: class ``"0"`` (no pitting) to ``N``, ``"1"`` (pitting) to ``P``."""
@@ -96,6 +99,7 @@ class LabelEvent:
     round: int | None
     source: str
     undoes: int | None = None
+    model: str | None = None  # fingerprint of the classifier that showed the image (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ class LabelStore:
             sa.Column("round", sa.Integer, nullable=True),
             sa.Column("source", sa.String(16), nullable=False),
             sa.Column("undoes", sa.Integer, nullable=True),
+            sa.Column("model", sa.String(64), nullable=True),
             sa.Index("ix_label_events_sha256_id", "sha256", "id"),
         )
         self._info = sa.Table(
@@ -284,6 +289,18 @@ class LabelStore:
                     f"{self.describe()}: label store schema version {have} is newer than this olkit "
                     f"({SCHEMA_VERSION}); upgrade olkit (pip install -U olkit) to open it."
                 )
+            elif int(have) < SCHEMA_VERSION:
+                self._migrate(conn, int(have))
+
+    def _migrate(self, conn: Connection, have: int) -> None:
+        """Bring an older store up to :data:`SCHEMA_VERSION` in place (events are kept as they are)."""
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("label_events")}
+        if have < 2 and "model" not in columns:  # 1 -> 2: the model column, empty for the old events
+            conn.exec_driver_sql("ALTER TABLE label_events ADD COLUMN model VARCHAR(64)")
+        conn.execute(
+            self._info.update().where(self._info.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
+        log.info("%s: label store schema migrated from %d to %d", self.describe(), have, SCHEMA_VERSION)
 
     def describe(self) -> str:
         """Where the labels live, for messages (the file path, or the URL without its password)."""
@@ -348,6 +365,7 @@ class LabelStore:
         source: str,
         when: dt.datetime,
         undoes: int | None = None,
+        model: str | None = None,
     ) -> dict[str, Any]:
         if not isinstance(sha256, str) or not sha256:
             raise ValueError(f"sha256 must be a non-empty hex string, got {sha256!r}")
@@ -362,6 +380,7 @@ class LabelStore:
             "round": None if round is None else int(round),
             "source": source,
             "undoes": undoes,
+            "model": model or None,
         }
 
     def add(
@@ -373,10 +392,16 @@ class LabelStore:
         annotator: str | None = None,
         round: int | None = None,
         source: LabelSource = "expert",
+        model: str | None = None,
     ) -> LabelEvent:
-        """Append one label event and commit it durably; return the stored event."""
+        """Append one label event and commit it durably; return the stored event.
+
+        ``round`` and ``model`` record the round and the fingerprint of the classifier that showed the image
+        (``session.round``, ``session.fingerprint``).
+        """
+        when = utc_now()
         row = self._row(
-            sha256, label, path=path, annotator=annotator, round=round, source=source, when=utc_now()
+            sha256, label, path=path, annotator=annotator, round=round, source=source, when=when, model=model
         )
 
         def write() -> LabelEvent:
@@ -393,6 +418,7 @@ class LabelStore:
         annotator: str | None = None,
         round: int | None = None,
         source: LabelSource = "expert",
+        model: str | None = None,
     ) -> int:
         """Append many events in one transaction (all or none); return how many.
 
@@ -409,6 +435,7 @@ class LabelStore:
                 round=round,
                 source=source,
                 when=when,
+                model=model,
             )
             for item in items
         ]
@@ -430,6 +457,7 @@ class LabelStore:
         only_own: bool = False,
         round: int | None = None,
         source: LabelSource = "expert",
+        model: str | None = None,
     ) -> LabelEvent | None:
         """Take back the latest label of ``sha256`` (default: the latest label in the store) by a new event.
 
@@ -477,6 +505,7 @@ class LabelStore:
                     source=source,
                     when=utc_now(),
                     undoes=int(target.id),
+                    model=model,
                 )
                 new_id = _new_id(conn.execute(ev.insert().values(**row)))
             return LabelEvent(id=new_id, **row)
@@ -683,6 +712,7 @@ class LabelStore:
         annotator: str | None = None,
         round: int | None = None,
         source: LabelSource = "import",
+        model: str | None = None,
     ) -> ImportReport:
         """Import labels from a CSV file, refusing row by row with a reason.
 
@@ -705,6 +735,7 @@ class LabelStore:
             round=round,
             source=source,
             origin=str(csv_path),
+            model=model,
         )
 
     def import_table(
@@ -718,6 +749,7 @@ class LabelStore:
         round: int | None = None,
         source: LabelSource = "import",
         origin: str = "(table)",
+        model: str | None = None,
     ) -> ImportReport:
         """:meth:`import_csv` for a table already in memory (same columns, same checks, same report)."""
         table = table.fillna("").astype(str)
@@ -770,7 +802,7 @@ class LabelStore:
                 )
                 continue
             accepted[sha] = (sha, label, resolved or path_of[sha])  # a later row for the same image wins
-        self.add_many(accepted.values(), annotator=annotator, round=round, source=source)
+        self.add_many(accepted.values(), annotator=annotator, round=round, source=source, model=model)
         return ImportReport(path=origin, imported=len(accepted), refused=tuple(refused))
 
 
@@ -805,6 +837,7 @@ class SessionLike(Protocol):
         threshold: float = 0.05,
         budget: int | None = None,
         seed: int | None = None,
+        exclude: Iterable[Sha256] = (),
     ) -> pd.DataFrame: ...
 
     def retrain(self, labels: Mapping[Sha256, ClassName], **kwargs: Any) -> Any: ...
@@ -826,7 +859,8 @@ def apply_labels(
     ``labels`` is a CSV path (as :meth:`LabelStore.import_csv` reads), a DataFrame with ``sha256``/``path`` and
     ``label`` columns, or ``{sha256: class}`` (e.g. ``session.simulated_labels(selection.sha256)``, with
     ``source="simulated"``). Images must be in the session's ``split`` and classes in ``session.classes``;
-    other rows are refused with a reason. Events carry ``session.round``.
+    other rows are refused with a reason. Events carry ``session.round`` and the fingerprint of the classifier
+    that chose the images (``session.fingerprint``, where the session has one).
     """
     known = session.predictions(split)
     options: dict[str, Any] = {
@@ -835,6 +869,7 @@ def apply_labels(
         "annotator": annotator,
         "round": session.round,
         "source": source,
+        "model": getattr(session, "fingerprint", None),
     }
     if isinstance(labels, Mapping):
         frame = pd.DataFrame({"sha256": list(labels.keys()), "label": [str(v) for v in labels.values()]})

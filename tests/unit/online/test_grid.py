@@ -234,10 +234,16 @@ def test_retrain_button_shows_before_after_controls_and_confusion(
     after = fresh_session.predictions("test").set_index("sha256")
     assert grid.selection.set_index("sha256")["confidence"].equals(after.loc[selection.sha256, "confidence"])
 
+    # the stopping rule's verdict sits under the round's summary (8 labels: too few to judge yet)
+    assert "label at least 20 before judging" in grid.message.value
+    events = store.events()
+    assert events["model"].notna().all() and events["round"].tolist() == [0] * 8  # the model that showed them
+
     grid.next_round()
     assert (
         grid.progress_text.endswith(f"of {len(grid.selection)} labeled") and "round 1" in grid.progress.value
     )
+    assert not set(grid.selection["sha256"]) & set(selection["sha256"])  # skips what is labelled
 
 
 def test_export_button_writes_the_original_folders(

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from olkit.online.select import NEEDS_NOVELTY, STRATEGIES, in_band, novelty, select, uncertainty
+from olkit.online.select import (
+    NEEDS_NOVELTY,
+    REGISTRY,
+    STRATEGIES,
+    in_band,
+    novelty,
+    register,
+    select,
+    uncertainty,
+)
 
 
 def binary(p0: list[float]) -> np.ndarray:
@@ -50,7 +59,7 @@ def test_random_is_seeded_and_budgeted() -> None:
     assert np.all(np.diff(a.scores) <= 0)
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if not REGISTRY[s].needs - {"proba", "novelty"}])
 def test_budget_and_ranking_hold_for_every_strategy(strategy: str) -> None:
     p = binary(np.random.default_rng(0).uniform(0, 1, 40).tolist())
     nov = np.random.default_rng(1).uniform(0, 3, 40) if strategy in NEEDS_NOVELTY else None
@@ -97,3 +106,101 @@ def test_bad_input_is_refused() -> None:
         in_band(binary([0.5]), threshold=0.7)
     with pytest.raises(ValueError, match="shape"):
         select(np.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------- the registry
+def _pool_inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, 6))
+    return {"embeddings": x, "labelled": x[:0], "hidden": np.maximum(x @ rng.normal(0, 1, (6, 5)), 0)}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_registered_strategy_ranks_within_budget(strategy: str) -> None:
+    p = binary(np.random.default_rng(0).uniform(0, 1, 40).tolist())
+    extra = _pool_inputs(40)
+    nov = np.random.default_rng(1).uniform(0, 3, 40)
+    sel = select(p, strategy=strategy, budget=7, seed=0, novelty=nov, **extra)
+    assert 0 < len(sel) <= 7 and len(set(sel.indices.tolist())) == len(sel)
+    assert np.all(np.diff(sel.scores) <= 0)
+    again = select(p, strategy=strategy, budget=7, seed=0, novelty=nov, **extra)
+    assert again.indices.tolist() == sel.indices.tolist()  # seeded: the same pool gives the same batch
+    assert REGISTRY[strategy].name == strategy
+
+
+def test_adding_a_strategy_is_one_registry_entry() -> None:
+    @register("last_row_first", summary="test only")
+    def _rank(pool, budget):  # type: ignore[no-untyped-def]
+        order = np.arange(len(pool))[::-1][:budget]
+        return order, np.linspace(1, 0.1, len(order))
+
+    try:
+        assert select(binary([0.5, 0.6, 0.7]), strategy="last_row_first", budget=2).indices.tolist() == [2, 1]
+    finally:
+        del REGISTRY["last_row_first"]
+
+
+def _clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three tight clusters of 30 (centres far apart) plus 6 scattered outliers; which cluster each row is in."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[8.0, 0, 0, 0], [0, 8.0, 0, 0], [0, 0, 8.0, 0]])
+    x = np.vstack([c + rng.normal(0, 0.3, (30, 4)) for c in centres] + [rng.normal(0, 6, (6, 4))])
+    return x, np.repeat([0, 1, 2, -1], [30, 30, 30, 6])
+
+
+@pytest.mark.parametrize("strategy", ["typiclust", "probcover"])
+def test_cold_start_strategies_pick_one_typical_image_per_cluster(strategy: str) -> None:
+    x, cluster = _clusters()
+    p = binary([0.5] * len(x))  # the classifier knows nothing: only the data's structure can decide
+    picked = select(p, strategy=strategy, budget=3, seed=0, embeddings=x, labelled=x[:0]).indices
+    assert sorted(cluster[picked].tolist()) == [0, 1, 2]  # one per cluster, no outlier
+    # a cluster that already holds a label is covered: the next picks go to the other two
+    labelled = x[cluster == 0][:3]
+    pool = cluster != 0
+    again = select(
+        p[pool], strategy=strategy, budget=2, seed=0, embeddings=x[pool], labelled=labelled
+    ).indices
+    assert sorted(cluster[pool][again].tolist()) == [1, 2]
+
+
+def test_coreset_reaches_for_what_is_far_from_everything_labelled() -> None:
+    x, cluster = _clusters()
+    labelled = np.vstack([x[cluster == k][:2] for k in (0, 1, 2)])  # every cluster covered
+    p = binary([0.5] * len(x))
+    picked = select(p, strategy="coreset", budget=3, seed=0, embeddings=x, labelled=labelled).indices
+    assert set(cluster[picked].tolist()) == {-1}  # the outliers are the farthest
+
+
+def test_badge_takes_uncertain_images_from_both_uncertain_groups() -> None:
+    rng = np.random.default_rng(0)
+    n = 60
+    centres = np.array([[5.0, 0, 0, 0], [0, 5.0, 0, 0], [0, 0, 5.0, 0]])  # confident group, uncertain A and B
+    hidden = np.vstack([c + rng.normal(0, 0.1, (20, 4)) for c in centres])
+    p0 = np.concatenate([np.full(20, 0.99), rng.uniform(0.45, 0.55, 40)])
+    p = np.stack([p0, 1 - p0], axis=1)
+    picked = select(p, strategy="badge", budget=4, seed=0, hidden=hidden).indices
+    assert np.all(picked >= 20)  # never the confident ones
+    assert {int(i) // 20 for i in picked} == {1, 2}  # and not all from one group: diverse
+    assert len(picked) == 4 and n == len(p)
+
+
+def test_uncertainty_from_scikit_activeml_agrees_with_the_margin() -> None:
+    p = np.array([[0.34, 0.33, 0.33], [0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.45, 0.35, 0.2]])
+    assert select(p, strategy="uncertainty").indices.tolist() == select(p, strategy="margin").indices.tolist()
+
+
+def test_balanced_selection_picks_the_rare_defect_class() -> None:
+    # 200 images, 10 (5 %) defects. The classifier spots the defects but is less unsure of them than of 40
+    # ambiguous good images, so uncertainty alone spends the whole batch on the good ones.
+    rng = np.random.default_rng(0)
+    p1 = np.concatenate([rng.uniform(0.0, 0.2, 150), rng.uniform(0.40, 0.499, 40), rng.uniform(0.6, 0.8, 10)])
+    defect = np.arange(200) >= 190
+    p = np.stack([1 - p1, p1], axis=1)
+    margin = select(p, strategy="margin", budget=10).indices
+    balanced = select(p, strategy="balanced", budget=10).indices
+    assert defect[margin].sum() == 0
+    assert defect[balanced].sum() == 5  # half the batch goes to the defect class
+    assert len(set(balanced.tolist())) == 10
+    # any strategy can be balanced the same way
+    ent = select(p, strategy="entropy", budget=10, balance=True).indices
+    assert defect[ent].sum() == 5 and len(set(ent.tolist())) == 10

@@ -1,0 +1,195 @@
+"""Learning curves over rounds on the synthetic BSD data: labels an expert gives against holdout accuracy.
+
+The protocol of ``benchmarks/online.py`` (``TRAIN_NR`` = 10,000 training images, the new ones split holdout/test,
+the compact conv base cached under ``bench/cache``), but instead of one round with a third of the test set, rounds
+of ``STEP`` labels up to a third of the test set, each selecting from what is still unlabelled with the classifier
+of the round before (:meth:`olkit.online.session.OnlineSession.run_rounds`). Every registered strategy in
+``STRATEGIES`` runs the same schedule from the same train-only classifier; the random control follows it too
+(``RANDOM_REPEATS`` draws, each with its own accumulating labels) and the ceiling uses the same fitting with every
+test label. ``DRAWS`` protocol draws (train subset, holdout/test halves); the headline curves are their means.
+
+Figures (keys of ``../shared/BENCH.md``, ``online_curve``): ``labels``, ``acc`` per strategy and ``"random"``,
+``ceiling_acc``, ``labels_to_95`` (labels to reach before + 0.95 (ceiling - before) on the mean curve),
+``stop`` (where the stopping rule, :func:`olkit.online.session.stop_advice`, stops the headline strategy: labels,
+accuracy, share of the ceiling's gain; means over draws), ``round_seconds`` (median labels-in to new holdout
+metrics). Beside them: ``bal_acc``, ``auc`` (area under the accuracy curve, mean accuracy over the rounds),
+min/max over draws, per-draw figures. Goal (issue 15): the best strategy needs <= 60 % of the labels random needs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.online import CACHE, SEED, TRAIN_NR, _backbone, _manifest, _splits
+
+STEP = 10  # labels per round
+STRATEGIES = ("hybrid", "badge", "typiclust", "probcover", "uncertainty", "balanced")
+HEADLINE = "hybrid"  # the strategy the stopping rule is measured on
+RANDOM_REPEATS = 5
+DRAWS = 5
+GOAL_SHARE = 0.95  # labels to reach this share of the ceiling's gain
+
+
+def _r(v: float | None, nd: int = 4) -> float | None:
+    return None if v is None or v != v else round(float(v), nd)
+
+
+def _one_draw(
+    manifest: pd.DataFrame, bb: Any, *, tag: str, seed: int, group_col: str | None, progress: bool
+) -> dict[str, Any]:
+    from olkit.online.session import OnlineSession, learning_curve, stop_advice
+
+    splits = _splits(manifest, train_nr=TRAIN_NR, seed=seed, group_col=group_col)
+    run_dir = CACHE / f"{tag}-run"
+    keep = run_dir / "embeddings"
+    if run_dir.exists():  # a fresh session each draw; the embedding cache survives
+        for child in run_dir.iterdir():
+            if child != keep:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    session = OnlineSession.create(run_dir, splits=splits, backbone=bb, seed=seed, progress=progress)
+    n_test = len(session.predictions("test"))
+    until = n_test // 3
+    curves: dict[str, pd.DataFrame] = {}
+    seconds: list[float] = []
+    stop: dict[str, Any] = {}
+    for k, strategy in enumerate(STRATEGIES):
+        session.restart()
+        rounds = session.run_rounds(
+            strategy=strategy, step=STEP, until=until, controls=k == 0, random_repeats=RANDOM_REPEATS
+        )
+        curve = learning_curve(rounds)
+        curves[strategy] = curve
+        seconds += [r.seconds for r in rounds]
+        if k == 0:  # the random control and the ceiling, measured with the first strategy's schedule
+            curves["random"] = curve.assign(acc=curve["random_acc"], bal_acc=curve["random_bal_acc"])
+            ceiling = float(curve["ceiling_acc"].iloc[-1])
+            ceiling_bal = float(curve["ceiling_bal_acc"].iloc[-1])
+        if strategy == HEADLINE:
+            for i in range(1, len(rounds) + 1):
+                advice = stop_advice(rounds[:i])
+                if advice.stop or i == len(rounds):
+                    stop = {"labels": rounds[i - 1].labels_used, "acc": rounds[i - 1].after.accuracy,
+                            "fired": advice.stop, "changed": advice.changed}  # fmt: skip
+                    break
+    before = float(curves[STRATEGIES[0]]["acc"].iloc[0])
+    return {
+        "seed": seed,
+        "sizes": {s: int((splits["split"] == s).sum()) for s in ("train", "holdout", "test")},
+        "before": before,
+        "ceiling": ceiling,
+        "ceiling_bal": ceiling_bal,
+        "labels": [int(v) for v in curves["random"]["labels"]],
+        "acc": {s: [float(v) for v in c["acc"]] for s, c in curves.items()},
+        "bal_acc": {s: [float(v) for v in c["bal_acc"]] for s, c in curves.items()},
+        "random_min": [float(v) for v in curves["random"]["random_min"]],
+        "random_max": [float(v) for v in curves["random"]["random_max"]],
+        "round_seconds": seconds,
+        "stop": stop,
+    }
+
+
+def protocol(
+    data: Path, *, tag: str, group_col: str | None = None, progress: bool = False, draws: int = DRAWS
+) -> dict[str, Any]:
+    """Run the rounds on ``draws`` draws of the data at ``data``; return the BENCH.md keys plus details."""
+    from olkit.online.session import NEW_WEIGHT, REFIT_EPOCHS, labels_to_reach
+    from olkit.paths import data_root
+
+    t0 = time.perf_counter()
+    manifest = _manifest(data)
+    first = _splits(manifest, train_nr=TRAIN_NR, seed=SEED, group_col=group_col)
+    bb_tag = "online" if data == data_root() else "online_real"
+    bb, bb_info = _backbone(bb_tag, first, progress=progress)
+    rows = [
+        _one_draw(manifest, bb, tag=tag, seed=SEED + k, group_col=group_col, progress=progress)
+        for k in range(draws)
+    ]
+    n_points = min(len(r["labels"]) for r in rows)
+    labels = rows[0]["labels"][:n_points]
+    names = list(rows[0]["acc"])
+    acc = {s: np.mean([r["acc"][s][:n_points] for r in rows], axis=0) for s in names}
+    bal = {s: np.mean([r["bal_acc"][s][:n_points] for r in rows], axis=0) for s in names}
+    before = float(np.mean([r["before"] for r in rows]))
+    ceiling = float(np.mean([r["ceiling"] for r in rows]))
+    target = before + GOAL_SHARE * (ceiling - before)
+    to95 = {s: labels_to_reach(labels, acc[s].tolist(), target) for s in names}
+    best = max(
+        (s for s in names if s != "random"),
+        key=lambda s: (to95[s] is not None, -(to95[s] or 0), acc[s].mean()),
+    )
+    gap = ceiling - before
+    stops = [r["stop"] for r in rows]
+    stop_acc = float(np.mean([s["acc"] for s in stops]))
+    return {
+        "labels": labels,
+        "acc": {s: [_r(v) for v in acc[s]] for s in names},
+        "bal_acc": {s: [_r(v) for v in bal[s]] for s in names},
+        "acc_min": {s: [_r(min(r["acc"][s][i] for r in rows)) for i in range(n_points)] for s in names},
+        "acc_max": {s: [_r(max(r["acc"][s][i] for r in rows)) for i in range(n_points)] for s in names},
+        "auc": {s: _r(float(np.mean(acc[s][1:]))) for s in names},  # mean accuracy over the rounds
+        "ceiling_acc": _r(ceiling),
+        "ceiling_bal_acc": _r(float(np.mean([r["ceiling_bal"] for r in rows]))),
+        "holdout_acc_before": _r(before),
+        "target_acc": _r(target),
+        "labels_to_95": to95,
+        "best_strategy": best,
+        "best_vs_random": (
+            None if to95[best] is None or to95["random"] is None else _r(to95[best] / to95["random"], 3)
+        ),
+        # random never got there within the curve: the best strategy needs at most this share of what random needs
+        "best_vs_random_at_most": (
+            _r(to95[best] / labels[-1], 3) if to95[best] is not None and to95["random"] is None else None
+        ),
+        "stop": {
+            "strategy": HEADLINE,
+            "labels": _r(float(np.mean([s["labels"] for s in stops])), 1),
+            "acc": _r(stop_acc),
+            "gain_share": None if gap <= 0 else _r((stop_acc - before) / gap, 3),
+            "fired": sum(int(s["fired"]) for s in stops),
+            "per_draw": [{k: _r(v) if isinstance(v, float) else v for k, v in s.items()} for s in stops],
+        },
+        "round_seconds": _r(float(np.median([x for r in rows for x in r["round_seconds"]])), 3),
+        "round_seconds_max": _r(float(np.max([x for r in rows for x in r["round_seconds"]])), 3),
+        "per_draw": [
+            {
+                "seed": r["seed"],
+                "before": _r(r["before"]),
+                "ceiling": _r(r["ceiling"]),
+                "final": {s: _r(r["acc"][s][n_points - 1]) for s in names},
+            }
+            for r in rows
+        ],
+        "train_size": rows[0]["sizes"]["train"],
+        "holdout_size": rows[0]["sizes"]["holdout"],
+        "test_size": rows[0]["sizes"]["test"],
+        "step": STEP,
+        "draws": draws,
+        "random_repeats": RANDOM_REPEATS,
+        "fitting": f"warm refit, {REFIT_EPOCHS} epochs, new labels weighted {NEW_WEIGHT}",
+        "representation": getattr(bb, "recipe", "compact"),
+        **{k: v for k, v in bb_info.items() if k.startswith("backbone_")},
+        "total_s": round(time.perf_counter() - t0, 1),
+        "data": str(data),
+    }
+
+
+def run() -> dict[str, Any]:
+    from olkit.paths import data_root
+
+    data = data_root()
+    if not (data / "data_train").is_dir():
+        raise FileNotFoundError(
+            f"{data}/data_train is missing: make the synthetic data with `olkit data` first"
+        )
+    return protocol(data, tag="online_curve")
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
