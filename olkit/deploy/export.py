@@ -113,8 +113,12 @@ def export_keras(deploy: DeployModel, path: PathLike) -> Path:
     return atomic_save(Path(path), lambda tmp: deploy.model.save(tmp))
 
 
+def _keras_model(model: DeployModel | Any) -> Any:
+    return model.model if isinstance(model, DeployModel) else model
+
+
 def export_litert(
-    deploy: DeployModel,
+    deploy: DeployModel | Any,
     path: PathLike,
     *,
     calibration: npt.NDArray[Any] | None = None,
@@ -122,12 +126,13 @@ def export_litert(
 ) -> Path:
     """Convert with ``tf.lite.TFLiteConverter``: float32, or full int8 when ``calibration`` images are given.
 
-    ``calibration`` are resized images of the user's data (uint8 or float 0..255, ``(n, h, w, c)``); up to
-    ``max_calibration`` of them give the activation ranges. Input and output stay float32.
+    ``deploy`` is a :class:`~olkit.deploy.fold.DeployModel` or any Keras model. ``calibration`` are resized
+    images of the user's data (uint8 or float 0..255, ``(n, h, w, c)``); up to ``max_calibration`` of them give
+    the activation ranges. Input and output stay float32.
     """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(deploy.model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_keras_model(deploy))
     if calibration is not None:
         cal = np.asarray(calibration, dtype=np.float32)
         if cal.ndim == 3:
@@ -146,18 +151,24 @@ def export_litert(
     return atomic_write_bytes(Path(path), converter.convert())
 
 
-def export_onnx(deploy: DeployModel, path: PathLike, *, opset: int = ONNX_OPSET) -> Path:
+def export_onnx(deploy: DeployModel | Any, path: PathLike, *, opset: int = ONNX_OPSET) -> Path:
     """Convert with ``tf2onnx.convert.from_keras`` (batch dimension left free, input named ``images``).
 
-    Keras 3's own ``model.export(format="onnx")`` calls tf2onnx on the TensorFlow backend as well;
-    ``tf2onnx.convert.from_function`` leaves the ``Normalization`` layer's constants as graph inputs.
+    ``deploy`` is a :class:`~olkit.deploy.fold.DeployModel` or any Keras model. Keras 3's own
+    ``model.export(format="onnx")`` calls tf2onnx on the TensorFlow backend as well;
+    ``tf2onnx.convert.from_function`` leaves the ``Normalization`` layers' constants as graph inputs.
     """
+    import keras
     import tensorflow as tf
     import tf2onnx
 
-    h, w, c = deploy.input_shape
-    spec = [tf.TensorSpec((None, h, w, c), tf.float32, name="images")]
-    proto, _ = tf2onnx.convert.from_keras(deploy.model, input_signature=spec, opset=opset)
+    model = _keras_model(deploy)
+    shape = tuple(model.inputs[0].shape[1:])
+    if not isinstance(deploy, DeployModel):  # a Sequential sharing another model's layers: tf2onnx wants its own
+        inp = keras.Input(shape=shape, name="images")
+        model = keras.Model(inp, model(inp), name=f"{model.name}_onnx")
+    spec = [tf.TensorSpec((None, *shape), tf.float32, name="images")]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     return atomic_write_bytes(Path(path), proto.SerializeToString())
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "RuntimeSession",
     "TFSession",
     "open_session",
+    "retime_on_runtime",
     "runtime_of",
     "time_runtimes",
     "time_session",
@@ -185,10 +186,11 @@ def _time_here(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Time every (model, runtime) of ``spec`` at every batch, in interleaved rounds, in this process."""
     threads = int(spec["threads"])
     sessions = {}
+    shapes = spec.get("shapes", {})
     for label, files in spec["models"].items():
         for runtime, path in files.items():
             sess = open_session(path, threads=threads)
-            shape = _input_shape(path)
+            shape = tuple(shapes[label]) if label in shapes else _input_shape(path)
             sessions[(label, runtime)] = (sess, shape)
     times: dict[tuple[str, str, int], list[float]] = {}
     for _ in range(int(spec["rounds"])):
@@ -219,6 +221,7 @@ def time_runtimes(
     rounds: int = 3,
     isolate: bool = True,
     timeout_s: float = 1800.0,
+    shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> pd.DataFrame:
     """Latency of every model on every runtime, side by side, at each batch size and thread count.
 
@@ -231,6 +234,8 @@ def time_runtimes(
         Batch sizes and CPU thread counts.
     repeats, rounds
         Each figure is the median over ``rounds`` interleaved passes of the median of ``repeats`` calls.
+    shapes
+        Label -> input shape ``(h, w, c)`` for files without a ``deploy.json`` beside them.
     isolate
         Run each thread count in a fresh child process (TensorFlow's thread count is fixed at its start);
         ``False`` times in this process (TensorFlow then keeps its pools: its thread count is not controlled).
@@ -248,6 +253,7 @@ def time_runtimes(
             "threads": int(n),
             "repeats": int(repeats),
             "rounds": int(rounds),
+            "shapes": {k: [int(d) for d in v] for k, v in (shapes or {}).items()},
         }
         if not isolate:
             rows.extend(_time_here(spec))
@@ -266,6 +272,57 @@ def time_runtimes(
             )
         rows.extend(json.loads(lines[-1][len("OLKIT_TIMES ") :]))
     return pd.DataFrame(rows, columns=["model", "runtime", "threads", "batch", "ms"])
+
+
+def retime_on_runtime(
+    table: pd.DataFrame,
+    *,
+    runtime: str,
+    batches: Sequence[int] = (1, 32),
+    rounds: int = 3,
+    repeats: int = 5,
+    threads: int | None = None,
+    pooling: str = "flatten",
+) -> pd.DataFrame:
+    """:func:`olkit.prune.measure.retime_candidates` on another runtime: each candidate of ``table`` (its conv
+    model and the pooling head, as the evaluation timed it) is converted for ``runtime`` (``"litert"``: float32
+    LiteRT, ``"onnxruntime"``: ONNX) in a temporary folder and timed there, side by side; returns a copy with
+    ``ms_b<batch>`` replaced. ``"tensorflow"`` is ``retime_candidates`` itself."""
+    import tempfile
+
+    import keras
+
+    from olkit.deploy.export import export_litert, export_onnx
+    from olkit.prune.measure import feature_model, retime_candidates
+
+    if runtime == "tensorflow":
+        return retime_candidates(table, batches=batches, rounds=rounds, repeats=repeats, pooling=pooling)  # type: ignore[arg-type]
+    if runtime not in ("litert", "onnxruntime"):
+        raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+    with tempfile.TemporaryDirectory(prefix="olkit-retime-") as tmp:
+        files: dict[str, dict[str, str]] = {}
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, (_, row) in enumerate(table.iterrows()):
+            net = keras.models.load_model(row["path"], safe_mode=True, compile=False)
+            fm = feature_model(net, pooling=pooling)  # type: ignore[arg-type]
+            target = Path(tmp) / f"m{i}{'.tflite' if runtime == 'litert' else '.onnx'}"
+            (export_litert if runtime == "litert" else export_onnx)(fm, target)
+            files[str(row["id"])] = {runtime: str(target)}
+            shapes[str(row["id"])] = tuple(int(d) for d in fm.inputs[0].shape[1:])
+        times = time_runtimes(
+            files,
+            batches=batches,
+            threads=(threads or 2,),
+            repeats=repeats,
+            rounds=rounds,
+            isolate=False,
+            shapes=shapes,
+        )
+    out = table.copy()
+    for b in batches:
+        sel = times[times["batch"] == int(b)].set_index("model")["ms"]
+        out[f"ms_b{b}"] = [float(sel[str(cid)]) for cid in out["id"]]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -136,6 +136,7 @@ def choose(
     batches: Sequence[int] = (1, 32),
     rounds: int = 3,
     repeats: int = 5,
+    runtime: str = "tensorflow",
 ) -> Choice:
     """The one decision: choose a model among the full one and the mask-pruned candidates, and say why.
 
@@ -176,6 +177,9 @@ def choose(
         Re-time before deciding (needs the models' ``path``).
     batches, rounds, repeats
         The re-timing's batch sizes, interleaved passes and calls per pass.
+    runtime : {"tensorflow", "litert", "onnxruntime"}
+        The runtime the user deploys on: the re-timing converts the compared models for it and times them there
+        (:func:`olkit.deploy.runtime.retime_on_runtime`), so the rule reads that runtime's latency.
 
     Returns
     -------
@@ -199,15 +203,16 @@ def choose(
         """``rows`` with their times re-taken beside the full model's (written into ``out`` too)."""
         if not retime:
             return rows
-        from olkit.prune.measure import retime_candidates
+        from olkit.deploy.runtime import retime_on_runtime
 
         both = out.loc[sorted(set(rows.index) | {full_idx})]
-        new = retime_candidates(both, batches=batches, rounds=rounds, repeats=repeats)
+        new = retime_on_runtime(both, runtime=runtime, batches=batches, rounds=rounds, repeats=repeats)
         cols = [f"ms_b{b}" for b in batches]
         out.loc[new.index, cols] = new[cols]
         return out.loc[rows.index]
 
-    how = "re-timed side by side" if retime else "as evaluated"
+    how = f"re-timed side by side on {runtime}" if retime else "as evaluated"
+    out.attrs["runtime"] = runtime if retime else "tensorflow"
     if rule == "fastest_within":
         _check(pool, acc_col, time_col)
         ref = float(pool.loc[full_idx, acc_col])
@@ -352,7 +357,8 @@ def pareto_plot(
             label=f"chosen: {row.get('id', '')}",
         )
     ax.set_xscale("log")
-    ax.set_xlabel(f"time per batch [{time_col}, ms, log scale]")
+    runtime = table.attrs.get("runtime", "tensorflow")  # set by choose(runtime=...): whose latency this is
+    ax.set_xlabel(f"time per batch [{time_col}, ms on {runtime}, log scale]")
     ax.set_ylabel(f"accuracy [{acc_col}]")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")

@@ -286,3 +286,36 @@ def test_online_session_model_is_the_one_deployed(tmp_path) -> None:
     assert (
         dep.source["kind"] == "online" and dep.source["backbone_fingerprint"] == session.backbone.fingerprint
     )
+
+
+def test_choose_reads_the_latency_of_the_deployment_runtime(tmp_path) -> None:
+    import keras
+    import pandas as pd
+
+    from olkit.prune import decide
+
+    full, small = (
+        _base(),
+        keras.Sequential(
+            [keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3, strides=4), keras.layers.ReLU()],
+            name="small",
+        ),
+    )
+    rows = []
+    for cid, method, model, acc in (
+        ("full", "full", full, 0.80),
+        ("mask_small", "mask-threshold", small, 0.81),
+    ):
+        path = tmp_path / f"{cid}.keras"
+        model.save(path)
+        rows.append({"id": cid, "method": method, "path": str(path), "cv_acc": acc, "acc": acc, "ms_b1": 1.0})
+    table = pd.DataFrame(rows)
+    for runtime in ("onnxruntime", "litert"):
+        choice = decide.choose(table, time_col="ms_b1", batches=(1,), rounds=1, repeats=2, runtime=runtime)
+        row, reason, timed = choice
+        assert row["id"] in ("full", "mask_small")  # whichever runs faster there
+        assert f"on {runtime}" in reason or "full model is kept" in reason
+        assert timed.attrs["runtime"] == runtime
+        assert (timed["ms_b1"] > 0).all() and (timed["ms_b1"] != 1.0).all()  # re-timed there
+    fig = decide.pareto_plot(timed, chosen=row, time_col="ms_b1")
+    assert "litert" in fig.axes[0].get_xlabel()
