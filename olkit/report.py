@@ -198,6 +198,7 @@ class RunSummary:
     report: Path | None = None
     data: str = ""  # the data the run used: its name, root and manifest hash
     notes: tuple[str, ...] = ()  # what was skipped, and why
+    curves: tuple[str, ...] = ()  # one line per learning curve over rounds (metrics "online_curve")
 
     def lines(self) -> list[str]:
         total = sum(self.notebook_seconds.values())
@@ -208,6 +209,7 @@ class RunSummary:
             out.append(f"data: {self.data}")
         for fig in self.online:
             out += fig.lines()
+        out.extend(f"  {c}" for c in self.curves)
         for pfig in self.prune:
             out += pfig.lines()
         if not self.online and not self.prune:
@@ -268,6 +270,7 @@ class RunSummary:
                 "expert labelled the most uncertain test images. <i>Random</i> labels the same number of test "
                 "images picked at random; the <i>ceiling</i> retrains with every test label.</p>"
             )
+        parts.extend(f"<p>{esc(c)}</p>" for c in self.curves)
         if self.prune:
             parts.append("<h2>Mask-guided (Finicky) filter pruning</h2>")
             parts.append(
@@ -361,6 +364,11 @@ def summarize(run: RunFolder | PathLike) -> RunSummary:
         report=report if report.is_file() else None,
         data=described,
         notes=tuple(notes),
+        curves=tuple(
+            curve_text(metrics[key], title=title)
+            for key, title in (("online_curve", names["online"]), ("online_curve_real", names["online_real"]))
+            if isinstance(metrics.get(key), dict) and metrics[key].get("labels")
+        ),
     )
 
 

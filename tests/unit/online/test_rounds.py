@@ -188,3 +188,19 @@ def test_rounds_take_answers_from_a_mapping_and_write_them_to_the_store(
     assert events["round"].tolist() == sorted(events["round"].tolist())
     first_model = events.loc[events["round"] == 0, "model"].iloc[0]
     assert first_model != rounds[0].fingerprint  # round 0's images were shown by the classifier before it
+
+
+def test_learning_curve_figures_plot_and_summary_line(session: OnlineSession, tmp_path) -> None:
+    from olkit.report import curve_figures, curve_text, plot_learning_curve
+
+    session.restart()
+    session.run_rounds(strategy="typiclust", step=3, until=9, random_repeats=2)
+    figures = curve_figures(session)
+    assert figures["labels"] == [0, 3, 6, 9] and set(figures["acc"]) == {"typiclust", "random"}
+    assert figures["ceiling_acc"] is not None and set(figures["labels_to_95"]) == {"typiclust", "random"}
+    line = curve_text(figures, title="tiny")
+    assert line.startswith("tiny: learning curve to 9 labels: typiclust ") and "labels to 95 %" in line
+    for curve in (session.learning_curve(), figures):
+        out = tmp_path / f"curve-{type(curve).__name__}.png"
+        plot_learning_curve(curve, path=out)
+        assert out.is_file() and out.stat().st_size > 5_000
