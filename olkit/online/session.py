@@ -55,6 +55,7 @@ import pandas as pd
 
 from olkit.classify import (
     Metrics,
+    balanced_weights,
     continue_fit,
     evaluate,
     fit_classifier,
@@ -283,6 +284,7 @@ def refit(
     epochs: int = REFIT_EPOCHS,
     template: Any = None,
     replay: int | None = REPLAY,
+    balanced: bool = False,
 ) -> Any:
     """olkit's ``"refit"``: the classifier on train ∪ new labels, each new label weighted, from ``base``.
 
@@ -308,6 +310,8 @@ def refit(
     x_new = np.asarray(x_new)
     y_new = [str(v) for v in y_new]
     w = new_label_weight(len(y_new), len(x_train)) if new_weight is None else float(new_weight)
+    # balanced: each class of the new labels weighs the same in all (olkit.classify.balanced_weights, mean 1)
+    w_new = w * (balanced_weights(y_new) if balanced and y_new else np.ones(len(y_new)))
     if base is not None and set(y_new) <= {str(c) for c in base.classes_}:
         # the warm continuation replays a fixed, seeded sample of the train set, each row standing for
         # n_train / replay train images (the same sample for every round and control)
@@ -317,11 +321,11 @@ def refit(
             keep = np.sort(np.random.default_rng(0).permutation(len(xt))[:replay])
         x = np.concatenate([xt[keep], x_new])
         y = [*yt[keep], *y_new]
-        weight = np.concatenate([np.full(len(keep), len(xt) / len(keep)), np.full(len(y_new), w)])
+        weight = np.concatenate([np.full(len(keep), len(xt) / len(keep)), w_new])
         return continue_fit(base, x, y, epochs=epochs, faithful=False, sample_weight=weight)
     x = np.concatenate([np.asarray(x_train), x_new])
     y = [*map(str, y_train), *y_new]
-    weight = np.concatenate([np.ones(len(x_train)), np.full(len(y_new), w)])
+    weight = np.concatenate([np.ones(len(x_train)), w_new])
     if template is None:
         template = make_classifier()
     return fit_classifier(template, x, y, sample_weight=weight)
@@ -519,6 +523,7 @@ class OnlineSession:
         seed: int = 0,
         progress: bool = True,
         prior_shift: bool = False,
+        balance_new: bool = False,
     ) -> OnlineSession:
         """Start a session: write ``splits.csv`` and the backbone (unless the same one is there), embed train,
         holdout and test (cached), fit and save the classifier.
@@ -537,6 +542,9 @@ class OnlineSession:
         prior_shift
             Adjust every probability to the class priors of the test images, estimated without labels
             (:attr:`prior_shift`).
+        balance_new
+            Class-balanced weights for the expert's labels when retraining: each class of the new labels weighs
+            the same in all (the label weight times :func:`olkit.classify.balanced_weights`).
         """
         run = run if isinstance(run, RunFolder) else RunFolder.create(run)
         RunFolder.create(run.root)
@@ -581,6 +589,7 @@ class OnlineSession:
             "seed": int(seed),
             "round": 0,
             "prior_shift": bool(prior_shift),
+            "balance_new": bool(balance_new),
             "backbone": str(run.backbone.relative_to(run.root)),
             "created": utc_stamp(),
         }
@@ -890,6 +899,7 @@ class OnlineSession:
             new_weight=w,
             epochs=epochs or REFIT_EPOCHS,
             template=self._template(),
+            balanced=bool(self._state.get("balance_new", False)),
         )
         return clf, w
 
