@@ -734,7 +734,8 @@ def curve_figures(session: Any, *, goal_share: float = 0.95) -> dict[str, Any]:
 
     ``labels`` (cumulative, 0 first), ``acc``/``bal_acc`` for the strategy and ``"random"`` (mean of its draws,
     with ``random_min``/``random_max``), ``ceiling_acc``, ``labels_to_95`` (labels to reach before +
-    ``goal_share`` (ceiling - before); ``None`` where the curve never does), ``stop`` (where the stopping rule
+    ``goal_share`` (ceiling - before); ``None`` where the curve never does; empty when the ceiling is no higher
+    than before), ``stop`` (where the stopping rule
     fires first: labels, accuracy, share of the ceiling's gain; ``None`` if it has not) and ``round_seconds``.
     """
     from olkit.online.session import labels_to_reach, learning_curve, stop_advice
@@ -754,7 +755,7 @@ def curve_figures(session: Any, *, goal_share: float = 0.95) -> dict[str, Any]:
     before = acc[name][0]
     to95: dict[str, int | None] = {}
     stop: dict[str, Any] | None = None
-    if ceiling is not None:
+    if ceiling is not None and ceiling > before:  # without a gap to the ceiling there is nothing to reach
         target = before + goal_share * (ceiling - before)
         to95 = {s: labels_to_reach(labels, a, target) for s, a in acc.items()}
     for i in range(1, len(rounds) + 1):

@@ -197,7 +197,9 @@ def test_learning_curve_figures_plot_and_summary_line(session: OnlineSession, tm
     session.run_rounds(strategy="typiclust", step=3, until=9, random_repeats=2)
     figures = curve_figures(session)
     assert figures["labels"] == [0, 3, 6, 9] and set(figures["acc"]) == {"typiclust", "random"}
-    assert figures["ceiling_acc"] is not None and set(figures["labels_to_95"]) == {"typiclust", "random"}
+    assert figures["ceiling_acc"] is not None
+    gap = figures["ceiling_acc"] > figures["acc"]["typiclust"][0]
+    assert set(figures["labels_to_95"]) == ({"typiclust", "random"} if gap else set())
     line = curve_text(figures, title="tiny")
     assert line.startswith("tiny: learning curve to 9 labels: typiclust ") and "labels to 95 %" in line
     for curve in (session.learning_curve(), figures):
