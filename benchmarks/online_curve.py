@@ -30,7 +30,7 @@ import pandas as pd
 from benchmarks.online import CACHE, SEED, TRAIN_NR, _backbone, _manifest, _splits
 
 STEP = 10  # labels per round
-STRATEGIES = ("hybrid", "badge", "typiclust", "uncertainty")
+STRATEGIES = ("hybrid", "badge", "typiclust")
 HEADLINE = "hybrid"  # the strategy the stopping rule is measured on
 RANDOM_REPEATS = 3  # random-control draws per protocol draw (15 random curves over the 5 draws)
 DRAWS = 5
@@ -107,10 +107,24 @@ def protocol(
     first = _splits(manifest, train_nr=TRAIN_NR, seed=SEED, group_col=group_col)
     bb_tag = "online" if data == data_root() else "online_real"
     bb, bb_info = _backbone(bb_tag, first, progress=progress)
-    rows = [
-        _one_draw(manifest, bb, tag=tag, seed=SEED + k, group_col=group_col, progress=progress)
-        for k in range(draws)
-    ]
+    # every finished draw is kept in bench/cache/<tag>-draws.jsonl (keyed by what it depends on), so a run that
+    # is stopped resumes where it stopped; rows are recomputed when the strategies or the schedule change
+    done_file = CACHE / f"{tag}-draws.jsonl"
+    key = json.dumps([STRATEGIES, STEP, RANDOM_REPEATS, TRAIN_NR, getattr(bb, "fingerprint", "")])
+    done: dict[int, dict[str, Any]] = {}
+    if done_file.is_file():
+        for line in done_file.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("key") == key:
+                done[int(rec["row"]["seed"])] = rec["row"]
+    rows = []
+    for k in range(draws):
+        if SEED + k not in done:
+            row = _one_draw(manifest, bb, tag=tag, seed=SEED + k, group_col=group_col, progress=progress)
+            with open(done_file, "a") as fh:
+                fh.write(json.dumps({"key": key, "row": row}) + "\n")
+            done[SEED + k] = row
+        rows.append(done[SEED + k])
     n_points = min(len(r["labels"]) for r in rows)
     labels = rows[0]["labels"][:n_points]
     names = list(rows[0]["acc"])
