@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", help="model.onnx / model_float32.tflite / model.keras, or their folder")
     predict.add_argument("folder", help="folder of images (searched recursively)")
-    predict.add_argument("--out", default="predictions.csv", help="the CSV to write (default predictions.csv)")
+    predict.add_argument(
+        "--out", default="predictions.csv", help="the CSV to write (default predictions.csv)"
+    )
     predict.add_argument(
         "--threshold", type=float, default=None, help="predict the defect class when its probability >= T"
     )
@@ -186,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status."""
+    import os
+
+    from olkit.pipeline import KERNEL_ENV
+
+    for key, value in KERNEL_ENV.items():  # before TensorFlow loads here (predict) or in a kernel (run, lab)
+        os.environ.setdefault(key, value)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "lab":

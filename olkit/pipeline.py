@@ -26,10 +26,12 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from olkit.errors import NotebookExecutionError, OlkitError
 from olkit.files import atomic_write_json, utc_stamp
@@ -365,6 +367,88 @@ def _source_code_cell(output: Path, index: int | None) -> int | None:
     return None
 
 
+KERNEL_ENV: dict[str, str] = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow's C++ INFO and WARNING lines: oneDNN, cuda "could not find", ...
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # the debugger's "frozen modules" note at every kernel start
+}
+"""Environment defaults of every notebook kernel ``olkit run`` starts; a value already set in the environment wins.
+
+``TF_ENABLE_ONEDNN_OPTS`` is deliberately left as it is: it changes TensorFlow's numerics, not only its messages.
+TensorFlow 2.21 prints its start-up lines (oneDNN, "Could not find cuda drivers", absl's "All log messages before
+absl::InitializeLog()") before it reads ``TF_CPP_MIN_LOG_LEVEL``, so no variable silences them; they, its errors
+(``failed call to cuInit`` on a machine without a GPU) and the kernel's own log (``Kernel is running over TCP without
+encryption``) go to the run's kernel log (:attr:`olkit.paths.RunFolder.kernel_log`), never the console.
+"""
+
+QUIET_LOGGERS: tuple[str, ...] = (
+    "papermill",
+    "nbclient",
+    "jupyter_client",
+    "traitlets",
+    "nbconvert",
+    "py.warnings",
+)
+"""Loggers of the libraries the runner drives (and Python warnings, through ``logging.captureWarnings``): while
+:func:`run_series` runs they write to the run's kernel log instead of the console."""
+
+
+def kernel_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a notebook kernel starts with: ``base`` (default ``os.environ``) plus :data:`KERNEL_ENV`'s
+    defaults where ``base`` does not set them."""
+    env = dict(os.environ if base is None else base)
+    for key, value in KERNEL_ENV.items():
+        env.setdefault(key, value)
+    return env
+
+
+def _kernel_manager_class(output: IO[bytes] | None) -> type[Any]:
+    """A jupyter_client kernel manager whose kernels get :func:`kernel_environment` and write their stdout and
+    stderr (C-level too: TensorFlow's logs, the kernel's own log) to ``output`` when given."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["env"] = kernel_environment(kw.get("env"))
+            if output is not None:
+                kw["stdout"] = output
+                kw["stderr"] = output
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
+@contextmanager
+def quiet_console(log_path: PathLike) -> Iterator[Path]:
+    """Send the runner's library chatter to ``log_path`` while the block runs: the :data:`QUIET_LOGGERS` (at
+    INFO and above, not propagated to the console) and Python warnings, which ``logging.captureWarnings`` turns
+    into log records. Everything is restored afterwards; yields the log's path."""
+    import logging
+
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    saved = []
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    logging.captureWarnings(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # every library warning once per place, into the log
+            yield path
+    finally:
+        logging.captureWarnings(False)
+        for logger, level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        handler.close()
+
+
 def execute_notebook(
     notebook: PathLike,
     output: PathLike,
@@ -373,8 +457,14 @@ def execute_notebook(
     cwd: PathLike | None = None,
     cell_timeout_s: float | None = None,
     progress_bar: bool = False,
+    kernel_log: PathLike | None = None,
 ) -> float:
     """Execute one notebook with papermill; returns the seconds it took.
+
+    The kernel starts with :func:`kernel_environment`; with ``kernel_log`` its stdout and stderr (what the cells'
+    libraries print below Python: TensorFlow's C++ logs, the kernel's own warnings) are appended to that file
+    under a header naming the notebook, instead of reaching the console. The cells' own output is in ``output``
+    either way.
 
     Raises
     ------
@@ -385,23 +475,28 @@ def execute_notebook(
 
     nb = Path(notebook)
     t0 = time.perf_counter()
-    env_defaults = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    for key, value in env_defaults.items():
-        os.environ.setdefault(key, value)
-    try:
-        pm.execute_notebook(
-            str(nb),
-            str(output),
-            parameters=dict(parameters),
-            kernel_name=KERNEL_NAME,
-            progress_bar=progress_bar,
-            cwd=str(cwd) if cwd is not None else None,
-            request_save_on_cell_execute=True,
-            execution_timeout=cell_timeout_s,
-        )
-    except Exception as exc:  # papermill raises its own error for cells, others for kernel start/death
-        message, info = _failure_message(nb, Path(output), exc)
-        raise NotebookExecutionError(message, notebook=nb.stem, output=Path(output), **info) from exc
+    with ExitStack() as stack:
+        sink: IO[bytes] | None = None
+        if kernel_log is not None:
+            log_file = Path(kernel_log)
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            sink = stack.enter_context(open(log_file, "ab", buffering=0))
+            sink.write(f"\n===== {nb.stem} ({utc_stamp()}): kernel stdout and stderr =====\n".encode())
+        try:
+            pm.execute_notebook(
+                str(nb),
+                str(output),
+                parameters=dict(parameters),
+                kernel_name=KERNEL_NAME,
+                progress_bar=progress_bar,
+                cwd=str(cwd) if cwd is not None else None,
+                request_save_on_cell_execute=True,
+                execution_timeout=cell_timeout_s,
+                kernel_manager_class=_kernel_manager_class(sink),
+            )
+        except Exception as exc:  # papermill raises its own error for cells, others for kernel start/death
+            message, info = _failure_message(nb, Path(output), exc)
+            raise NotebookExecutionError(message, notebook=nb.stem, output=Path(output), **info) from exc
     return time.perf_counter() - t0
 
 
@@ -475,42 +570,47 @@ def run_series(
     _write_state(run, state)
 
     say(f"olkit run: profile {prof.name} -> {run.root}")
+    say(f"  kernel and library messages: {run.kernel_log}")
     if start > 0:
         say(f"  resuming at {notebooks[start].stem if start < len(notebooks) else 'the report'}")
     results: list[NotebookRun] = []
     t_all = time.perf_counter()
-    for i, nb in enumerate(notebooks):
-        output = run.executed(nb.name)
-        if i < start:
-            results.append(NotebookRun(nb.stem, "skipped", float(done[nb.stem].get("seconds", 0.0)), output))
-            continue
-        say(f"  [{i + 1}/{len(notebooks)}] {nb.stem} ...")
-        done[nb.stem] = {
-            "status": "running",
-            "parameters": _jsonable(plans[nb.stem]),
-            "source_sha256": _source_sha256(nb),
-            "started": utc_stamp(),
-        }
-        for later in notebooks[i + 1 :]:  # later notebooks read what this one writes: they run again
-            done.pop(later.stem, None)
-        _write_state(run, state)
-        try:
-            seconds = execute_notebook(
-                nb,
-                output,
-                plans[nb.stem],
-                cwd=run.root,
-                cell_timeout_s=prof.parameters.get("cell_timeout_s"),
-            )
-        except NotebookExecutionError as exc:
-            done[nb.stem].update(status="failed", finished=utc_stamp(), error=str(exc), cell=exc.cell)
+    with quiet_console(run.kernel_log):
+        for i, nb in enumerate(notebooks):
+            output = run.executed(nb.name)
+            if i < start:
+                results.append(
+                    NotebookRun(nb.stem, "skipped", float(done[nb.stem].get("seconds", 0.0)), output)
+                )
+                continue
+            say(f"  [{i + 1}/{len(notebooks)}] {nb.stem} ...")
+            done[nb.stem] = {
+                "status": "running",
+                "parameters": _jsonable(plans[nb.stem]),
+                "source_sha256": _source_sha256(nb),
+                "started": utc_stamp(),
+            }
+            for later in notebooks[i + 1 :]:  # later notebooks read what this one writes: they run again
+                done.pop(later.stem, None)
             _write_state(run, state)
-            say(f"      failed at cell In [{exc.cell}]")
-            raise
-        done[nb.stem].update(status="completed", finished=utc_stamp(), seconds=round(seconds, 2))
-        _write_state(run, state)
-        results.append(NotebookRun(nb.stem, "completed", seconds, output))
-        say(f"      done in {seconds:.1f} s")
+            try:
+                seconds = execute_notebook(
+                    nb,
+                    output,
+                    plans[nb.stem],
+                    cwd=run.root,
+                    cell_timeout_s=prof.parameters.get("cell_timeout_s"),
+                    kernel_log=run.kernel_log,
+                )
+            except NotebookExecutionError as exc:
+                done[nb.stem].update(status="failed", finished=utc_stamp(), error=str(exc), cell=exc.cell)
+                _write_state(run, state)
+                say(f"      failed at cell In [{exc.cell}] (kernel messages: {run.kernel_log})")
+                raise
+            done[nb.stem].update(status="completed", finished=utc_stamp(), seconds=round(seconds, 2))
+            _write_state(run, state)
+            results.append(NotebookRun(nb.stem, "completed", seconds, output))
+            say(f"      done in {seconds:.1f} s")
 
     total = time.perf_counter() - t_all
     seconds_by_nb = {nb.stem: float(done[nb.stem].get("seconds", 0.0)) for nb in notebooks}
@@ -527,7 +627,8 @@ def run_series(
     from olkit.report import summarize, write_report
 
     if report:
-        report_path = write_report(run)
+        with quiet_console(run.kernel_log):
+            report_path = write_report(run)
         say(f"  report: {report_path}")
     summary = summarize(run)
     state.update(updated=utc_stamp(), report=str(report_path) if report_path else None)

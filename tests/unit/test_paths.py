@@ -59,7 +59,7 @@ NOT_YET = {"data_manifest"}
 NUMBERED = ("classifier-round", "backbone-round", "history-before-")
 """Stems of the run files RunFolder's methods number or stamp."""
 
-ELSEWHERE = {("olkit/data/prepare.py", "contact_sheet.png"), ("notebooks/01_data.ipynb", "contact_sheet.png")}
+ELSEWHERE = {("olkit/data/prepare.py", "contact_sheet.png")}
 """(module, literal) pairs that share a run file's name but are no run file: a data root's own contact sheet."""
 
 

@@ -320,3 +320,85 @@ def test_cli_parses_run_and_lab() -> None:
     assert (
         build_parser().parse_args(["data", "--n-train", "5"]).n_train == 5
     )  # the lead's command still parses
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# quiet console: the kernels' environment and output, the libraries' logging and warnings
+# ----------------------------------------------------------------------------------------------------------------
+
+NOISY = """import os, sys, warnings
+os.write(2, b"E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory (C-level stderr)\\n")
+os.write(1, b"C-level stdout line\\n")
+print("cell says hello")
+print(os.environ.get("TF_CPP_MIN_LOG_LEVEL"), os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"))
+"""
+
+
+def test_kernel_environment_defaults_and_what_it_leaves_alone() -> None:
+    env = pipeline.kernel_environment({"PATH": "/bin", "TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "2"  # TensorFlow's INFO and WARNING C++ lines (oneDNN, cuda)
+    assert env["PYDEVD_DISABLE_FILE_VALIDATION"] == "1"
+    assert env["TF_ENABLE_ONEDNN_OPTS"] == "1" and env["PATH"] == "/bin"  # numerics untouched, the rest kept
+    assert "TF_ENABLE_ONEDNN_OPTS" not in pipeline.KERNEL_ENV
+    assert (
+        pipeline.kernel_environment({"TF_CPP_MIN_LOG_LEVEL": "0"})["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    )  # user wins
+
+
+def test_kernel_output_goes_to_the_log_not_the_console(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    nb = tmp_path / "01_noisy.ipynb"
+    _write_nb(nb, 'run_dir: str = ""  # unused\n', NOISY)
+    log = RunFolder(tmp_path / "run").kernel_log
+    pipeline.execute_notebook(nb, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel_log=log)
+    console = capfd.readouterr()
+    assert "cuDNN" not in console.err + console.out and "C-level stdout" not in console.err + console.out
+    assert "without encryption" not in console.err  # the kernel's own start-up warning
+    text = log.read_text(encoding="utf-8")
+    assert (
+        "===== 01_noisy" in text
+        and "Unable to register cuDNN factory" in text
+        and "C-level stdout line" in text
+    )
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.outputs)
+    assert "cell says hello" in printed  # the cells' own output stays in the executed notebook
+    expected_level = __import__("os").environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    assert f"{expected_level} " in printed  # the kernel got the environment
+
+
+def test_quiet_console_sends_library_logging_and_warnings_to_the_log(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+    import warnings
+
+    log = tmp_path / "logs" / "kernels.log"
+    before = [(logging.getLogger(n).level, logging.getLogger(n).propagate) for n in pipeline.QUIET_LOGGERS]
+    with pipeline.quiet_console(log) as path:
+        assert path == log
+        logging.getLogger("papermill").warning("Black is not installed, parameters wont be formatted")
+        logging.getLogger("traitlets").info("Kernel is running over TCP without encryption")
+        warnings.warn("a library's DeprecationWarning", DeprecationWarning, stacklevel=1)
+    console = capfd.readouterr()
+    assert "Black" not in console.err and "DeprecationWarning" not in console.err
+    text = log.read_text(encoding="utf-8")
+    assert "papermill WARNING: Black is not installed" in text and "traitlets INFO" in text
+    assert "a library's DeprecationWarning" in text
+    after = [(logging.getLogger(n).level, logging.getLogger(n).propagate) for n in pipeline.QUIET_LOGGERS]
+    assert after == before  # restored
+    logging.getLogger("papermill").warning("after the block")
+    assert "after the block" not in log.read_text(encoding="utf-8")
+
+
+def test_run_series_prints_only_its_progress(
+    mini_series: Path, mini_profile: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = pipeline.run_series(mini_profile, run_id="quiet", runs_dir=tmp_path / "runs", report=False)
+    console = capfd.readouterr()
+    lines = [ln for ln in (console.out + console.err).splitlines() if ln.strip()]
+    assert lines[0].startswith("olkit run: profile mini")
+    assert all(ln.startswith(("olkit run:", "  ")) for ln in lines), lines  # olkit's own lines only
+    assert any("kernel and library messages" in ln and str(result.run.kernel_log) in ln for ln in lines)
+    assert "===== 01_make" in result.run.kernel_log.read_text(encoding="utf-8")
