@@ -16,6 +16,8 @@ Every file takes float32 ``(n, h, w, c)`` with the resized image's 0..255 values
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,7 +150,9 @@ def export_litert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return atomic_write_bytes(Path(path), converter.convert())
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its traced signature and captures
+        flat = converter.convert()
+    return atomic_write_bytes(Path(path), flat)
 
 
 def export_onnx(deploy: DeployModel | Any, path: PathLike, *, opset: int = ONNX_OPSET) -> Path:
@@ -164,7 +168,9 @@ def export_onnx(deploy: DeployModel | Any, path: PathLike, *, opset: int = ONNX_
 
     model = _keras_model(deploy)
     shape = tuple(model.inputs[0].shape[1:])
-    if not isinstance(deploy, DeployModel):  # a Sequential sharing another model's layers: tf2onnx wants its own
+    if not isinstance(
+        deploy, DeployModel
+    ):  # a Sequential sharing another model's layers: tf2onnx wants its own
         inp = keras.Input(shape=shape, name="images")
         model = keras.Model(inp, model(inp), name=f"{model.name}_onnx")
     spec = [tf.TensorSpec((None, *shape), tf.float32, name="images")]
