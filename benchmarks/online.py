@@ -204,6 +204,7 @@ def protocol(
     backbone: Any = None,
     representation: str = "compact",
     prior_shift: bool = False,
+    extras: bool = True,
 ) -> dict[str, Any]:
     """Run the protocol ``draws`` times on the data set at ``data``; return the BENCH.md keys plus details.
 
@@ -216,6 +217,7 @@ def protocol(
 
     ``manifest`` (default: the data set at ``data``) restricts the images; ``backbone`` replaces the trained compact
     conv base (``representation`` names it in the result; e.g. a pretrained VGG16, see ``benchmarks/online_real``).
+    ``extras=False`` skips the first draw's extra measurements (band, original mode, cold refit, other strategies).
     ``prior_shift`` adjusts the classifiers to the test images' class priors estimated by EM (the session option).
     """
     from olkit.online.session import REFIT_EPOCHS
@@ -237,7 +239,7 @@ def protocol(
             split_seed=SEED + k,
             group_col=group_col,
             progress=progress,
-            extras=k == 0,
+            extras=extras and k == 0,
             train_nr=train_nr,
             prior_shift=prior_shift,
         )

@@ -249,7 +249,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     ):
         t_tag = "online_real-compact" if name == "compact" else tag
         r = protocol(data, tag=t_tag, group_col="group", manifest=df, progress=progress, representation=name,
-                     prior_shift=True, **kw)  # fmt: skip
+                     prior_shift=True, extras=False, **kw)  # fmt: skip
         prior[name] = {"with": {k: r[k] for k in keys}, "without": {k: runs[name][k] for k in keys}}
     out["prior_shift"] = prior
 
@@ -271,6 +271,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         backbone=ssl,
         progress=progress,
         representation="vgg16-hed-ssl",
+        extras=False,
     )
 
     # (c) fine-tuned on the train pool: block 5 + head (block-5 features; the frozen choice's pooling when single)
@@ -304,6 +305,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         backbone=ft_bb,
         progress=progress,
         representation="vgg16-hed-finetuned",
+        extras=False,
     )
 
     table = {}
