@@ -2,6 +2,7 @@
 
 ``olkit data`` makes (or completes) every data set under olkit's data root and prints a summary;
 ``olkit data check DIR`` shows what olkit sees in a data root of yours (and writes nothing there);
+``olkit embed MODEL IMAGES --cache DIR [--scheduler ADDRESS]`` fills an embedding cache, on a Dask cluster too;
 ``olkit run`` executes the notebook series headless with papermill; ``olkit lab`` opens JupyterLab on it.
 """
 
@@ -99,6 +100,52 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from olkit.data.io import IMAGE_EXTENSIONS, file_sha256, read_manifest
+    from olkit.errors import OlkitError
+    from olkit.online.cluster import embed_on
+    from olkit.online.embed import EmbeddingCache
+
+    src = Path(args.images)
+    try:
+        if src.is_file():  # a manifest CSV (path, sha256)
+            df = read_manifest(src)
+            paths, shas = [str(p) for p in df["path"]], [str(s) for s in df["sha256"]]
+        elif src.is_dir():
+            paths = sorted(str(p) for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            shas = [file_sha256(p) for p in paths]
+        else:
+            raise FileNotFoundError(f"{src}: neither an image folder nor a manifest CSV")
+        side = Path(args.model).with_suffix(".json")
+        import json
+
+        meta = json.loads(side.read_text(encoding="utf-8"))
+        cache = EmbeddingCache(
+            args.cache,
+            fingerprint=meta["fingerprint"],
+            dim=int(meta["embedding_dim"]),
+            describe={"recipe": meta.get("recipe"), "embedding_layer": meta.get("embedding_layer")},
+        )
+        res = embed_on(
+            paths,
+            shas,
+            args.model,
+            cache,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            shard_size=args.shard_size,
+            progress=not args.quiet,
+        )
+    except (FileNotFoundError, KeyError, ValueError, OlkitError) as exc:
+        print(f"olkit embed: {exc}", file=sys.stderr)
+        return 2
+    print({"images": len(paths), "cache": str(cache.folder), **res.summary()})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command (kept separate so tests can inspect it)."""
     parser = argparse.ArgumentParser(prog="olkit", description=__doc__.splitlines()[0])
@@ -183,6 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     predict.set_defaults(func=_cmd_predict)
+
+    embed = sub.add_parser(
+        "embed",
+        help="embed a folder of images (or a manifest's) into a sharded cache, in-process or on a Dask cluster",
+        description="Embed every image under IMAGES (a folder, searched recursively, or a manifest CSV with path "
+        "and sha256) with the saved backbone MODEL into the embedding cache CACHE (only what is missing; one "
+        "shard per task, resumable). --scheduler '' runs in this process, 'local' on a LocalCluster of --workers "
+        "processes, an address (tcp://host:8786) on that cluster, whose workers read the same paths.",
+    )
+    embed.add_argument("model", help="a saved backbone (.keras with its .json sidecar)")
+    embed.add_argument("images", help="an image folder or a manifest CSV")
+    embed.add_argument(
+        "--cache", required=True, help="the embedding cache folder (shared storage on a cluster)"
+    )
+    embed.add_argument(
+        "--scheduler", default="", help="'' in-process (default), 'local', or a scheduler address"
+    )
+    embed.add_argument("--workers", type=int, default=2, help="worker processes of --scheduler local")
+    embed.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    embed.add_argument("--shard-size", type=int, default=512, help="images per shard (one task)")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.set_defaults(func=_cmd_embed)
     return parser
 
 

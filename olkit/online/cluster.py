@@ -35,7 +35,14 @@ from olkit.models.conv_base import Backbone
 from olkit.online.embed import EmbeddingCache, EmbedResult, embed_cached, embed_images
 from olkit.types import ImageArray, PathLike, Sha256
 
-__all__ = ["WORKER_ENV", "cluster_client", "embed_on", "load_backbone_once"]
+__all__ = [
+    "WORKER_ENV",
+    "cluster_client",
+    "embed_on",
+    "embed_splits",
+    "load_backbone_once",
+    "session_cache_folder",
+]
 
 WORKER_ENV: dict[str, str] = {
     "TF_NUM_INTRAOP_THREADS": "1",
@@ -249,10 +256,10 @@ def embed_on(
             with tqdm(total=len(order), desc="embedding", unit="img", disable=not progress) as bar:
                 for fut in as_completed(futures):
                     bar.update(int(fut.result()["images"]))
+        cache._index = None  # the workers wrote the shards: the caller's cache re-reads its folder
     seconds = time.perf_counter() - t0
-    fresh = EmbeddingCache(cache.folder, fingerprint=cache.fingerprint, dim=cache.dim)  # re-reads the shards
     return EmbedResult(
-        fresh.get(list(sha256s)),
+        cache.get(list(sha256s)),
         computed=len(order),
         cached=len(sha256s) - len(order),
         seconds=seconds,
@@ -269,3 +276,36 @@ def cache_gflop(backbone: Backbone | PathLike) -> float:
 
     side = json.loads(Path(backbone).with_suffix(".json").read_text(encoding="utf-8"))
     return float(side.get("gflop_per_image", float("nan")))
+
+
+def session_cache_folder(run: Any, backbone: Backbone) -> Path:
+    """The embedding cache folder :class:`olkit.online.session.OnlineSession` uses in ``run`` for ``backbone``."""
+    return Path(run.embeddings) / f"{backbone.recipe}-{backbone.fingerprint[:16]}"
+
+
+def embed_splits(
+    run: Any,
+    splits: Any,
+    backbone: Backbone,
+    *,
+    scheduler: Any = "",
+    workers: int = 2,
+    progress: bool = True,
+) -> EmbedResult | None:
+    """Fill the run's embedding cache for the train, holdout and test rows of ``splits`` on ``scheduler``, so that
+    :meth:`OnlineSession.create <olkit.online.session.OnlineSession.create>` then finds every embedding cached.
+    ``scheduler=""`` does nothing (the session embeds in-process as before) and returns ``None``; the backbone must
+    be saved at ``run.backbone`` (workers load that file)."""
+    if not scheduler:
+        return None
+    rows = splits[splits["split"].isin(["train", "holdout", "test"])]
+    cache = EmbeddingCache.for_backbone(session_cache_folder(run, backbone), backbone)
+    return embed_on(
+        [str(p) for p in rows["path"]],
+        [str(s) for s in rows["sha256"]],
+        run.backbone,
+        cache,
+        scheduler=scheduler,
+        workers=workers,
+        progress=progress,
+    )

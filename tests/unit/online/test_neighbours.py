@@ -54,7 +54,9 @@ def test_ann_recall_of_the_k_nearest_is_at_least_95_percent(tmp_path, data) -> N
     assert recall_at_k(ann.ids, exact.ids) >= 0.95
     # the exact answer agrees with scikit-learn's brute force (select.novelty), row by row
     assert np.allclose(exact.novelty, brute_novelty(pool, reference, k=10), rtol=1e-4)
-    assert np.allclose(novelty(store, reference, k=10), exact.novelty, rtol=0.02)
+    approx = novelty(store, reference, k=10)
+    assert (approx >= exact.novelty - 1e-4).all()  # a missed neighbour can only make a row look further
+    assert np.mean(np.abs(approx - exact.novelty) / exact.novelty) < 0.01
     # an array pool and a sharded pool give the same answer
     assert np.array_equal(pool_neighbours(pool, reference, k=10, block_rows=1000).ids, ann.ids)
     # recall is a real measure: one probe of many cells misses neighbours

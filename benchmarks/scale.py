@@ -1,0 +1,173 @@
+"""Plant scale: embedding in-process vs a 2-worker Dask ``LocalCluster``, and selection over a million-row pool.
+
+Embedding: the same PNG images, the compact conv base, through :func:`olkit.online.cluster.embed_on` into fresh
+caches, once in this process (TensorFlow's default threads, i.e. both cores) and once on a ``LocalCluster`` of two
+one-thread workers; both warmed up first (traced / model loaded on the workers), so the figure is the engine's
+overhead (task dispatch, a worker reading its own images, shards written by workers), not TensorFlow's start-up.
+
+Selection: a synthetic pool of ``POOL`` x 512 float32 (clustered, :func:`olkit.online.neighbours.clustered_embeddings`)
+written as memory-mapped ``.npy`` shards; a fresh subprocess opens it, builds the IVF index over ``LABELLED``
+labelled embeddings and finds the 10 nearest labelled of every pool row, then picks a novel-and-diverse batch.
+Its peak memory is the subprocess's ``ru_maxrss`` (resource.getrusage), its time the wall time of the selection
+(index build included, interpreter start excluded). Recall of the 10 nearest: against brute force on a seeded
+sample of ``RECALL_ROWS`` pool rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+N_IMAGES = 1024
+SHARD = 128
+POOL = 1_000_000
+DIM = 512
+POOL_SHARD = 65_536
+LABELLED = 2_000
+RECALL_ROWS = 5_000
+BUDGET = 100
+
+_SELECT = r"""
+import json, resource, sys, time
+import numpy as np
+from olkit.online.neighbours import EmbeddingPool, exact_neighbours, pool_neighbours, recall_at_k, select_novel
+folder, ref_path, rows_path = sys.argv[1:4]
+budget = int(sys.argv[4])
+pool = EmbeddingPool(folder)
+reference = np.load(ref_path)
+t0 = time.perf_counter()
+nb = pool_neighbours(pool, reference, k=10)
+t_nb = time.perf_counter() - t0
+picks = select_novel(pool, reference, budget, neighbours=nb)
+seconds = time.perf_counter() - t0
+rows = np.load(rows_path)
+exact = exact_neighbours(pool.take(rows), reference, k=10)
+recall = recall_at_k(nb.ids[rows], exact.ids)
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"select_s": seconds, "neighbours_s": t_nb, "peak_gb": peak_kb / 1024**2, "recall": recall,
+                  "picks": len(picks), "rows": len(pool), "exact_sample_s": exact.seconds}))
+"""
+
+
+def _images(folder: Path) -> tuple[list[str], list[str]]:
+    import cv2
+
+    from olkit.data.synth import render_bsd_patch
+
+    paths, shas = [], []
+    for i in range(N_IMAGES):
+        img, _ = render_bsd_patch(np.random.default_rng([7, i]), pitting=bool(i % 2), shift=0.0, size=150)
+        p = folder / f"{i:05d}.png"
+        cv2.imwrite(str(p), img[:, :, ::-1])
+        paths.append(str(p))
+        shas.append(hashlib.sha256(p.read_bytes()).hexdigest())
+    return paths, shas
+
+
+def _embedding(tmp: Path) -> dict[str, Any]:
+    from olkit.models.conv_base import build_backbone
+    from olkit.online.cluster import cluster_client, embed_on
+    from olkit.online.embed import EmbeddingCache
+
+    (tmp / "img").mkdir()
+    paths, shas = _images(tmp / "img")
+    bb = build_backbone("compact", seed=0)
+    model = bb.save(tmp / "backbone.keras")
+    warm = 2 * SHARD
+
+    def cache(name: str) -> EmbeddingCache:
+        return EmbeddingCache.for_backbone(tmp / name, bb)
+
+    embed_on(paths[:warm], shas[:warm], model, cache("warm-in"), shard_size=SHARD, progress=False)
+    inproc = embed_on(paths, shas, model, cache("inproc"), shard_size=SHARD, progress=False)
+    t0 = time.perf_counter()
+    with cluster_client("local", workers=2) as client:
+        start_s = time.perf_counter() - t0
+        embed_on(
+            paths[:warm],
+            shas[:warm],
+            model,
+            cache("warm-cl"),
+            scheduler=client,
+            shard_size=SHARD,
+            progress=False,
+        )  # each worker loads the model
+        clus = embed_on(
+            paths, shas, model, cache("cluster"), scheduler=client, shard_size=SHARD, progress=False
+        )
+    same = bool(np.array_equal(inproc.embeddings, clus.embeddings))
+    return {
+        "inprocess_images_per_s": round(N_IMAGES / inproc.seconds, 1),
+        "inprocess_forward_s": round(inproc.seconds, 2),
+        "cluster_images_per_s": round(N_IMAGES / clus.seconds, 1),
+        "cluster_job_s": round(clus.seconds, 2),
+        "cluster_start_s": round(start_s, 1),
+        "cluster_vs_inprocess": round(inproc.seconds / clus.seconds, 3),
+        "workers": 2,
+        "embed_images": N_IMAGES,
+        "embed_shard": SHARD,
+        "embed_same_bytes": same,
+        "embed_model": "compact 150x150 RGB (PNG files), 128-d",
+    }
+
+
+def _selection(tmp: Path) -> dict[str, Any]:
+    from olkit.online.neighbours import EmbeddingPool, clustered_embeddings
+
+    pool = EmbeddingPool(tmp / "pool", dim=DIM)
+    t0 = time.perf_counter()
+    for start in range(0, POOL, POOL_SHARD):
+        pool.append(clustered_embeddings(min(POOL_SHARD, POOL - start), dim=DIM, seed=3, start=start))
+    write_s = time.perf_counter() - t0
+    np.save(tmp / "ref.npy", clustered_embeddings(LABELLED, dim=DIM, seed=3, start=POOL + 1))
+    np.save(tmp / "rows.npy", np.sort(np.random.default_rng(0).choice(POOL, RECALL_ROWS, replace=False)))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SELECT,
+            str(pool.folder),
+            str(tmp / "ref.npy"),
+            str(tmp / "rows.npy"),
+            str(BUDGET),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    per_row_exact = r["exact_sample_s"] / RECALL_ROWS
+    return {
+        "pool_size": int(r["rows"]),
+        "pool_dim": DIM,
+        "labelled": LABELLED,
+        "select_s": round(r["select_s"], 1),
+        "neighbours_s": round(r["neighbours_s"], 1),
+        "select_peak_gb": round(r["peak_gb"], 2),
+        "ann_recall": round(r["recall"], 4),
+        "exact_estimate_s": round(per_row_exact * POOL, 1),
+        "pool_write_s": round(write_s, 1),
+        "pool_format": "memory-mapped float32 .npy shards of 65,536 rows (EmbeddingPool)",
+        "index": "faiss IndexIVFFlat over the labelled embeddings, k=10",
+    }
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="olkit-bench-scale-") as tmp:
+        figures = _embedding(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="olkit-bench-scale-pool-") as tmp:
+        figures.update(_selection(Path(tmp)))
+    figures["agreement_s"] = None
+    figures["agreement_error"] = "not measured (issue 18 item 3, the labelling team, is another task)"
+    figures["load_average_1m"] = round(os.getloadavg()[0], 1)
+    return figures
