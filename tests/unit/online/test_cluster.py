@@ -116,3 +116,35 @@ def test_a_worker_killed_mid_job_loses_no_shard_and_the_job_completes(job) -> No
     assert len(reread) == len(job["paths"])
     assert np.array_equal(reread.get(job["shas"]), job["inproc"].embeddings)
     assert np.array_equal(res.embeddings, job["inproc"].embeddings)
+
+
+def test_olkit_embed_fills_the_cache_in_process(job, tmp_path, capsys) -> None:
+    from olkit.cli import main
+    from olkit.online.cluster import session_cache_folder
+    from olkit.online.session import OnlineSession
+    from olkit.paths import RunFolder
+
+    folder = job["folder"] / "images"
+    rc = main(
+        [
+            "embed",
+            str(job["model"]),
+            str(folder),
+            "--cache",
+            str(tmp_path / "c"),
+            "--scheduler",
+            "",
+            "--quiet",
+            "--shard-size",
+            "8",
+            "--batch-size",
+            "8",
+        ]
+    )
+    assert rc == 0 and "'computed': 240" in capsys.readouterr().out
+    cache = EmbeddingCache.for_backbone(tmp_path / "c", job["bb"])
+    assert len(cache) == 240 and np.array_equal(cache.get(job["shas"]), job["inproc"].embeddings)
+    assert main(["embed", str(job["model"]), str(tmp_path / "nothing"), "--cache", str(tmp_path / "d")]) == 2
+    # notebook 4's embed_splits fills the folder the session reads
+    run = RunFolder.create(tmp_path / "run")
+    assert session_cache_folder(run, job["bb"]) == run.embeddings / OnlineSession._cache_dir(None, job["bb"])  # type: ignore[arg-type]
