@@ -196,6 +196,14 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     if card["data"].get("note"):
         lines.append(card["data"]["note"])
     value = "n/a" if acc["value"] is None else f"{acc['value']:.4f}"
+    fragile = card.get("source", {}).get("fragile_features") or [0, 0]
+    if fragile[0]:
+        lines += [
+            "",
+            f"**Warning**: {fragile[0]} of {fragile[1]} features are constant up to float32 rounding (std below 1e-5 "
+            "of their mean) and the scaler divides by that std: predictions follow the runtime's rounding, so "
+            "exports may disagree with the notebook pipeline (see the agreement below).",
+        ]
     lines += [
         "",
         "## Accuracy",

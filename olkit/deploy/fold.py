@@ -35,6 +35,7 @@ __all__ = [
     "DeployModel",
     "fit_head",
     "fold_classifier",
+    "fragile_features",
     "from_prune",
     "from_session",
     "head_layers",
@@ -218,6 +219,20 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
     return layers, classes, _describe(steps)
 
 
+def fragile_features(classifier: Any, *, rel: float = 1e-5) -> tuple[int, int]:
+    """``(fragile, total)``: features whose scaler std is below ``rel`` times their mean's magnitude.
+
+    Such a feature is constant up to float32 rounding, yet the scaler divides by its std: the pipeline's output then
+    follows the rounding of whatever computed the features, and no export can agree with it to 1e-4.
+    """
+    for _, est in _unwrap(classifier):
+        if type(est).__name__ == "StandardScaler" and getattr(est, "with_std", False):
+            scale = np.asarray(est.scale_, np.float64)
+            mean = np.abs(np.asarray(est.mean_, np.float64)) if est.with_mean else np.ones_like(scale)
+            return int(np.sum(scale < rel * np.maximum(mean, 1e-30))), len(scale)
+    return 0, 0
+
+
 def _fold_bn(base: Any) -> Any:
     """``base`` with Conv -> BatchNorm pairs folded (exact up to rounding), or as it is where it is no chain."""
     from olkit.prune.graph import flatten_layers, layer_kind
@@ -316,7 +331,12 @@ def fold_classifier(
         classes=classes,
         preprocessing=preprocessing,
         head=description,
-        source={**(source or {}), "pooling": pooling, "bn_folded": net is not base},
+        source={
+            **(source or {}),
+            "pooling": pooling,
+            "bn_folded": net is not base,
+            "fragile_features": list(fragile_features(classifier)),
+        },
     )
 
 

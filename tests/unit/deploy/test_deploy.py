@@ -179,8 +179,23 @@ def test_model_card_fields(exported) -> None:
     assert card["params"] > 0 and card["gflop"] > 0
     assert card["preprocessing"]["size"] == [SIZE, SIZE]
     assert "acc_delta" in card["exports"]["litert-int8"]
+    assert card["source"]["fragile_features"] == [0, 512]  # well-conditioned: no warning
+    assert "Warning" not in (folder / "model_card.md").read_text()
     md = (folder / "model_card.md").read_text()
     assert "# Model card" in md and "model_int8.tflite" in md and card["data"]["manifest"]["sha256"] in md
+
+
+def test_fragile_features_are_counted() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from olkit.deploy.fold import fragile_features
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(0, 1, 40), 0.3 + rng.normal(0, 1e-9, 40)])
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, np.arange(40) % 2)
+    assert fragile_features(clf) == (1, 2)
 
 
 def test_wilson_interval() -> None:
