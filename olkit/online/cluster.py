@@ -19,6 +19,7 @@ Workers run TensorFlow with one intra-op and one inter-op thread, so ``n`` worke
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -133,6 +134,7 @@ def cluster_client(scheduler: Any, *, workers: int = 2) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                silence_logs=logging.ERROR,  # not the nanny's routine "killing" notes at close
                 env=dict(WORKER_ENV),
             ) as cluster,
             Client(cluster) as client,
