@@ -1000,6 +1000,22 @@ def run_manifest(run: RunFolder, root: PathLike | None = None) -> pd.DataFrame:
     return check_data_root(base, scan=not owns_data_root(base)).manifest
 
 
+def manifest_file(run: RunFolder, root: PathLike | None = None) -> Path | None:
+    """The manifest file that identifies ``root``'s images (default: the run's data root), or None.
+
+    olkit's own data roots carry a ``manifest.csv``; a user's root is never written to, so its manifest is the run
+    folder's copy (``RunFolder.data_manifest``) when ``root`` is the run's data root. A model card hashes this file.
+    """
+    data = run.read_metrics().get("data", {})
+    run_root = Path(str(data.get("root", ""))).expanduser().resolve() if data.get("root") else None
+    base = Path(root).expanduser().resolve() if root is not None else run_root
+    if base is not None and (base / "manifest.csv").is_file():
+        return base / "manifest.csv"
+    if base is not None and base == run_root and run.data_manifest.is_file():
+        return run.data_manifest
+    return None
+
+
 @dataclass(frozen=True)
 class RunData:
     """A data root as a run uses it (:func:`use_data_root`): what was seen there and the online splits made."""

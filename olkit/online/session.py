@@ -80,6 +80,16 @@ from olkit.paths import RunFolder
 from olkit.types import MANIFEST_COLUMNS, ClassName, PathLike, Sha256
 
 Mode = Literal["refit", "original"]
+MODES: tuple[str, ...] = ("refit", "original")
+
+
+def check_mode(mode: str) -> Mode:
+    """``mode`` if it names a retraining mode, else a ValueError that lists the modes (notebooks call it first)."""
+    if mode not in MODES:
+        raise ValueError(f"retrain mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
 Expert = Callable[[pd.DataFrame], Mapping[Sha256, ClassName]] | Mapping[Sha256, ClassName]
 """Who answers a round: ``expert(selection) -> {sha256: class}``, or the decisions known ahead."""
 
@@ -885,8 +895,7 @@ class OnlineSession:
         y_new = [labels[s] for s in labels]
         if mode == "original":
             return continue_fit(self._base_for(emb), x_new, y_new, epochs=epochs, faithful=faithful), None
-        if mode != "refit":
-            raise ValueError(f"mode must be 'refit' or 'original', got {mode!r}")
+        check_mode(mode)
         train = self._rows("train")
         w = new_label_weight(len(idx), len(train)) if new_weight is None else float(new_weight)
         base = self._base_for(emb) if warm else None
