@@ -21,7 +21,21 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("online", "online_real", "online_small", "online_curve", "online_curve_real", "embed", "relabel", "prune", "prune_real", "pipeline", "synth", "deploy", "scale")
+SECTIONS = (
+    "online",
+    "online_real",
+    "online_small",
+    "online_curve",
+    "online_curve_real",
+    "embed",
+    "relabel",
+    "prune",
+    "prune_real",
+    "pipeline",
+    "synth",
+    "deploy",
+    "scale",
+)
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
 
 
