@@ -196,8 +196,3 @@ class KeptFilters:
     def sizes(self) -> dict[str, int]:
         """Kept filters per layer."""
         return {k: len(v) for k, v in self.keep.items()}
-
-
-# the old private names, kept while olkit/deploy/fold.py (another work in progress) still imports them
-_kind = layer_kind
-_flatten_layers = flatten_layers
