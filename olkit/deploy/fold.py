@@ -18,7 +18,6 @@ classifier (the one the expert's labels just retrained).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,12 +77,9 @@ class DeployModel:
 
     def weights_digest(self) -> str:
         """SHA-256 over every weight array of the model (the in-memory fingerprint)."""
-        h = hashlib.sha256()
-        for i, w in enumerate(self.model.weights):
-            arr = np.ascontiguousarray(np.asarray(w.numpy()))
-            h.update(f"{i}:{arr.dtype.str}:{arr.shape}".encode())
-            h.update(arr.tobytes())
-        return h.hexdigest()
+        from olkit.models.conv_base import model_weights_digest
+
+        return model_weights_digest(self.model)
 
     def predict_proba(self, images: npt.NDArray[Any], *, batch_size: int = 64) -> npt.NDArray[np.float32]:
         """Probabilities of a ``(n, h, w, c)`` batch of resized images (uint8 or float 0..255) in TensorFlow."""

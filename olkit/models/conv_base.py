@@ -250,6 +250,19 @@ def _model_batch(batch: np.ndarray, input_shape: tuple[Any, ...]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def model_weights_digest(model: Any) -> str:
+    """SHA-256 over every weight array of a Keras model (position, dtype, shape and bytes), names left out.
+
+    The one weights digest of olkit: :meth:`Backbone.weights_digest` and the deployed model's fingerprint use it.
+    """
+    h = hashlib.sha256()
+    for i, w in enumerate(model.weights):
+        arr = np.ascontiguousarray(np.asarray(w.numpy()))
+        h.update(f"{i}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
 class Backbone:
     """A Keras model, the name of its embedding layer and its preprocessing.
 
@@ -325,12 +338,7 @@ class Backbone:
 
         Variable paths are left out: Keras may rename them when a model is rebuilt or reloaded, the values do not
         change (the layer names are part of the architecture in :attr:`fingerprint`)."""
-        h = hashlib.sha256()
-        for i, w in enumerate(self.model.weights):
-            arr = np.ascontiguousarray(np.asarray(w.numpy()))
-            h.update(f"{i}:{arr.dtype.str}:{arr.shape}".encode())
-            h.update(arr.tobytes())
-        return h.hexdigest()
+        return model_weights_digest(self.model)
 
     def architecture(self) -> dict[str, Any]:
         """The encoder's layer configuration (names included, weights excluded)."""
