@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ from olkit.types import ClassName, ImageProblem, LabelSource, PathLike, Sha256
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_KINDS",
+    "EventKind",
     "ExportReport",
     "ImportReport",
     "LabelEvent",
@@ -55,7 +58,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: events carry the model (classifier fingerprint); version-1 stores gain it on open
+SCHEMA_VERSION = 3  # 2: events carry the model (classifier fingerprint); 3: the kind and batch of an event
 EVENT_COLUMNS: tuple[str, ...] = (
     "id",
     "sha256",
@@ -67,10 +70,19 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "source",
     "undoes",
     "model",
+    "kind",
+    "batch",
 )
 """Columns of :meth:`LabelStore.events` (``label`` is ``""`` for an event that clears a label; ``model`` is the
 fingerprint of the classifier that showed the image, :func:`olkit.online.session.classifier_fingerprint`, empty
-in events written before schema version 2)."""
+in events written before schema version 2; ``kind`` is :data:`EventKind` or empty, ``batch`` is shared by the events
+of one transaction of :meth:`LabelStore.add_many`, empty for single events)."""
+
+EventKind = Literal["accepted", "changed", "unsure"]
+"""What an expert's answer was: ``accepted`` the label the model proposed (the tile's prediction), ``changed`` it
+to another class, or was ``unsure`` (an event with the empty label: the image counts as unlabelled, so training
+and exports leave it out, but the answer is kept). Events of imports, simulations and older stores have none."""
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 ORIGINAL_FOLDERS: dict[ClassName, str] = {"0": "N", "1": "P"}
 """The original's export folders: class ``"0"`` (no pitting) to ``N``, ``"1"`` (pitting) to ``P``."""
@@ -100,6 +112,8 @@ class LabelEvent:
     source: str
     undoes: int | None = None
     model: str | None = None  # fingerprint of the classifier that showed the image (None: unknown)
+    kind: str | None = None  # an EventKind: accepted, changed, unsure (None: not said)
+    batch: str | None = None  # shared by the events of one add_many transaction (undo_batch takes them back)
 
 
 @dataclass(frozen=True)
@@ -235,6 +249,8 @@ class LabelStore:
             sa.Column("source", sa.String(16), nullable=False),
             sa.Column("undoes", sa.Integer, nullable=True),
             sa.Column("model", sa.String(64), nullable=True),
+            sa.Column("kind", sa.String(16), nullable=True),
+            sa.Column("batch", sa.String(32), nullable=True),
             sa.Index("ix_label_events_sha256_id", "sha256", "id"),
         )
         self._info = sa.Table(
@@ -297,6 +313,9 @@ class LabelStore:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("label_events")}
         if have < 2 and "model" not in columns:  # 1 -> 2: the model column, empty for the old events
             conn.exec_driver_sql("ALTER TABLE label_events ADD COLUMN model VARCHAR(64)")
+        if have < 3 and "kind" not in columns:  # 2 -> 3: kind and batch, empty for the old events
+            conn.exec_driver_sql("ALTER TABLE label_events ADD COLUMN kind VARCHAR(16)")
+            conn.exec_driver_sql("ALTER TABLE label_events ADD COLUMN batch VARCHAR(32)")
         conn.execute(
             self._info.update().where(self._info.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
         )
@@ -366,11 +385,17 @@ class LabelStore:
         when: dt.datetime,
         undoes: int | None = None,
         model: str | None = None,
+        kind: str | None = None,
+        batch: str | None = None,
     ) -> dict[str, Any]:
         if not isinstance(sha256, str) or not sha256:
             raise ValueError(f"sha256 must be a non-empty hex string, got {sha256!r}")
         if source not in _SOURCES:
             raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
+        if kind is not None and kind not in EVENT_KINDS:
+            raise ValueError(f"kind must be one of {EVENT_KINDS} or None, got {kind!r}")
+        if kind == "unsure" and str(label) != "":
+            raise ValueError(f"an 'unsure' event has the empty label, got {label!r}")
         return {
             "sha256": sha256,
             "path": "" if path is None else os.fspath(path),
@@ -381,6 +406,8 @@ class LabelStore:
             "source": source,
             "undoes": undoes,
             "model": model or None,
+            "kind": kind,
+            "batch": batch,
         }
 
     def add(
@@ -393,15 +420,25 @@ class LabelStore:
         round: int | None = None,
         source: LabelSource = "expert",
         model: str | None = None,
+        kind: EventKind | None = None,
     ) -> LabelEvent:
         """Append one label event and commit it durably; return the stored event.
 
         ``round`` and ``model`` record the round and the fingerprint of the classifier that showed the image
-        (``session.round``, ``session.fingerprint``).
+        (``session.round``, ``session.fingerprint``); ``kind`` whether the expert accepted the model's proposal,
+        changed it or was unsure (:data:`EventKind`; an ``"unsure"`` event has the label ``""``).
         """
         when = utc_now()
         row = self._row(
-            sha256, label, path=path, annotator=annotator, round=round, source=source, when=when, model=model
+            sha256,
+            label,
+            path=path,
+            annotator=annotator,
+            round=round,
+            source=source,
+            when=when,
+            model=model,
+            kind=kind,
         )
 
         def write() -> LabelEvent:
@@ -413,29 +450,35 @@ class LabelStore:
 
     def add_many(
         self,
-        labels: Mapping[Sha256, ClassName] | Iterable[tuple[Sha256, ClassName, str]],
+        labels: Mapping[Sha256, ClassName]
+        | Iterable[tuple[Sha256, ClassName, str]]
+        | Iterable[tuple[Sha256, ClassName, str, EventKind | None]],
         *,
         annotator: str | None = None,
         round: int | None = None,
         source: LabelSource = "expert",
         model: str | None = None,
     ) -> int:
-        """Append many events in one transaction (all or none); return how many.
+        """Append many events in one transaction (all or none) that share one ``batch``; return how many.
 
-        ``labels`` maps sha256 to class, or yields ``(sha256, class, path)`` triples.
+        ``labels`` maps sha256 to class, or yields ``(sha256, class, path)`` triples or ``(sha256, class, path,
+        kind)`` quadruples. :meth:`undo_batch` takes the whole batch back in one step.
         """
-        items = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
+        items: list[tuple[Any, ...]] = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
         when = utc_now()
+        batch = uuid.uuid4().hex
         rows = [
             self._row(
                 item[0],
                 item[1],
-                path=item[2] if len(item) > 2 else None,  # type: ignore[misc]
+                path=item[2] if len(item) > 2 else None,
                 annotator=annotator,
                 round=round,
                 source=source,
                 when=when,
                 model=model,
+                kind=item[3] if len(item) > 3 else None,
+                batch=batch,
             )
             for item in items
         ]
@@ -467,10 +510,55 @@ class LabelStore:
         one expert never undoes a colleague's work in a shared store. Returns ``None`` when there is nothing to
         undo.
         """
+        done = self._undo(
+            sha256,
+            annotator=annotator,
+            only_own=only_own,
+            round=round,
+            source=source,
+            model=model,
+            batch=False,
+        )
+        return done[0] if done else None
+
+    def undo_batch(
+        self,
+        sha256: Sha256 | None = None,
+        *,
+        annotator: str | None = None,
+        only_own: bool = False,
+        round: int | None = None,
+        source: LabelSource = "expert",
+        model: str | None = None,
+    ) -> list[LabelEvent]:
+        """:meth:`undo`, but a label written by :meth:`add_many` is taken back with every label of its batch that
+        is still current, in one transaction; return the new events (the target's first, ``[]``: nothing to
+        undo). The undo events share a batch of their own; each restores its image's label and kind before."""
+        return self._undo(
+            sha256,
+            annotator=annotator,
+            only_own=only_own,
+            round=round,
+            source=source,
+            model=model,
+            batch=True,
+        )
+
+    def _undo(
+        self,
+        sha256: Sha256 | None,
+        *,
+        annotator: str | None,
+        only_own: bool,
+        round: int | None,
+        source: LabelSource,
+        model: str | None,
+        batch: bool,
+    ) -> list[LabelEvent]:
         who = annotator or self.annotator
         ev = self._events
 
-        def write() -> LabelEvent | None:
+        def write() -> list[LabelEvent]:
             with self._write() as conn:
                 undone = sa.select(ev.c.undoes).where(ev.c.undoes.is_not(None))
                 effective = (
@@ -484,31 +572,42 @@ class LabelStore:
                     query = query.where(ev.c.annotator == who)
                 target = conn.execute(query.order_by(ev.c.id.desc()).limit(1)).first()
                 if target is None:
-                    return None
-                before = conn.execute(
-                    sa.select(ev.c.label)
-                    .where(
-                        ev.c.sha256 == target.sha256,
-                        ev.c.undoes.is_(None),
-                        ev.c.id.not_in(undone),
-                        ev.c.id < target.id,
+                    return []
+                targets = [target]
+                if batch and target.batch is not None:  # the rest of its batch that is still current
+                    rest = sa.select(ev).where(
+                        ev.c.id.in_(tops), ev.c.batch == target.batch, ev.c.id != target.id
                     )
-                    .order_by(ev.c.id.desc())
-                    .limit(1)
-                ).scalar()
-                row = self._row(
-                    target.sha256,
-                    before or "",
-                    path=target.path,
-                    annotator=who,
-                    round=target.round if round is None else round,
-                    source=source,
-                    when=utc_now(),
-                    undoes=int(target.id),
-                    model=model,
-                )
-                new_id = _new_id(conn.execute(ev.insert().values(**row)))
-            return LabelEvent(id=new_id, **row)
+                    targets += list(conn.execute(rest.order_by(ev.c.id)))
+                when, new_batch = utc_now(), (uuid.uuid4().hex if len(targets) > 1 else None)
+                done = []
+                for one in targets:
+                    before = conn.execute(
+                        sa.select(ev.c.label, ev.c.kind)
+                        .where(
+                            ev.c.sha256 == one.sha256,
+                            ev.c.undoes.is_(None),
+                            ev.c.id.not_in(undone),
+                            ev.c.id < one.id,
+                        )
+                        .order_by(ev.c.id.desc())
+                        .limit(1)
+                    ).first()
+                    row = self._row(
+                        one.sha256,
+                        before.label if before is not None else "",
+                        path=one.path,
+                        annotator=who,
+                        round=one.round if round is None else round,
+                        source=source,
+                        when=when,
+                        undoes=int(one.id),
+                        model=model,
+                        kind=before.kind if before is not None else None,
+                        batch=new_batch,
+                    )
+                    done.append(LabelEvent(id=_new_id(conn.execute(ev.insert().values(**row))), **row))
+            return done
 
         return self._retry(write)
 
@@ -582,6 +681,44 @@ class LabelStore:
     def label_of(self, sha256: Sha256) -> ClassName | None:
         """The current label of one image, ``None`` when unlabeled."""
         return self.labels([sha256]).get(sha256)
+
+    def kinds(self, sha256s: Iterable[Sha256] | None = None) -> dict[Sha256, str]:
+        """``{sha256: kind}`` of the images whose latest event says one (:data:`EventKind`): ``"unsure"`` marks an
+        image the expert answered without a class (it has no current label), ``"accepted"``/``"changed"`` one
+        whose label took or overruled the model's proposal."""
+        ev = self._events
+        wanted = None if sha256s is None else list(dict.fromkeys(sha256s))
+        chunks: list[list[Sha256] | None] = (
+            [None] if wanted is None else [wanted[i : i + 900] for i in range(0, len(wanted), 900)]
+        )
+
+        def read() -> dict[Sha256, str]:
+            out: dict[Sha256, str] = {}
+            with self._engine.connect() as conn:
+                for chunk in chunks:
+                    latest = sa.select(sa.func.max(ev.c.id)).group_by(ev.c.sha256)
+                    if chunk is not None:
+                        latest = latest.where(ev.c.sha256.in_(chunk))
+                    query = sa.select(ev.c.sha256, ev.c.kind).where(
+                        ev.c.id.in_(latest), ev.c.kind.is_not(None)
+                    )
+                    out.update((str(r[0]), str(r[1])) for r in conn.execute(query))
+            return out
+
+        return self._retry(read) if wanted is None or wanted else {}
+
+    def answer_counts(self, sha256s: Iterable[Sha256] | None = None) -> dict[str, Any]:
+        """How the expert answered the model's proposals, over the images' current answers.
+
+        ``{"accepted": n, "changed": n, "unsure": n, "overruled": changed / (accepted + changed) or None}``:
+        ``overruled`` is how often the expert overruled the model (labels without a kind, e.g. imports, are not
+        counted).
+        """
+        counts = dict.fromkeys(EVENT_KINDS, 0)
+        for kind in self.kinds(sha256s).values():
+            counts[kind] = counts.get(kind, 0) + 1
+        judged = counts["accepted"] + counts["changed"]
+        return {**counts, "overruled": counts["changed"] / judged if judged else None}
 
     def __len__(self) -> int:
         """Number of images with a current label."""
