@@ -168,11 +168,23 @@ def _pool_len(pool: EmbeddingPool | FloatArray) -> int:
     return len(pool)
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a new float32 array; zero rows stay zero)."""
+    return np.asarray(x / (np.linalg.norm(x, axis=1, keepdims=True) + np.float32(1e-12)), dtype=np.float32)
+
+
 def ivf_index(
     reference: FloatArray, *, nlist: int | None = None, nprobe: int | None = None, seed: int = 0
 ) -> Any:
-    """A faiss ``IndexIVFFlat`` (L2) over ``reference``: ``nlist`` coarse cells (default ``4 sqrt(n)``, at least 1),
-    ``nprobe`` of them scanned per query (default ``max(3, nlist // 16)``: recall 1.0 on the bench pool). The cells are k-means on the reference."""
+    """A faiss ``IndexIVFFlat`` (L2) over ``reference``: ``nlist`` coarse cells (default ``4 sqrt(n)``, at most
+    ``n / 39``, at least 1), ``nprobe`` of them scanned per query (default ``max(3, nlist // 16)``). The cells are
+    k-means on the reference.
+
+    The probes set the cost: faiss scans each probed cell row by row, so on the bench pool (2,000 labelled,
+    51 cells, 65,536 queries of 512-d, an idle core) one probe took 0.5 s at recall@10 0.957, two 1.1 s at 0.997,
+    three 1.8 s at 0.9995. Three is the default because two fall to 0.93 on a pool whose clusters are split over
+    more cells (the 16-centre pool of ``tests/unit/online/test_neighbours.py``); pass ``nprobe=2`` where a
+    recall check on the data allows it."""
     faiss = _faiss()
     ref = _as_f32(reference)
     n, d = ref.shape
@@ -195,19 +207,23 @@ def pool_neighbours(
     nprobe: int | None = None,
     block_rows: int = 65_536,
     seed: int = 0,
+    unit: bool = False,
 ) -> Neighbours:
     """The ``k`` nearest rows of ``reference`` (the labelled embeddings) for every row of ``pool``, approximately.
 
     The pool is streamed a shard (or ``block_rows`` rows of an array) at a time through a faiss IVF index over the
     reference (:func:`ivf_index`), so memory holds the index, one block and the ``(n, k)`` answers. Rows of the
     reference with no neighbour found (fewer than ``k`` in the probed cells) get the distance ``inf`` and id -1;
-    with ``k`` at most the reference size and the default probes this does not happen in practice.
+    with ``k`` at most the reference size and the default probes this does not happen in practice. ``unit=True``
+    measures between L2-normalised rows (the reference and each block, normalised as they are read).
     """
     import time
 
     ref = _as_f32(reference)
     if ref.ndim != 2 or len(ref) == 0:
         raise ValueError(f"reference must be a non-empty 2-d array, got {ref.shape}")
+    if unit:
+        ref = _unit_rows(ref)
     k = min(int(k), len(ref))
     t0 = time.perf_counter()
     index = ivf_index(ref, nlist=nlist, nprobe=nprobe, seed=seed)
@@ -219,7 +235,7 @@ def pool_neighbours(
             raise ValueError(f"pool rows are {block.shape[1]}-d, the reference {ref.shape[1]}-d")
         for s in range(0, len(block), block_rows):
             q = _as_f32(block[s : s + block_rows])
-            d2, i = index.search(q, k)
+            d2, i = index.search(_unit_rows(q) if unit else q, k)
             dist[start + s : start + s + len(q)] = np.sqrt(np.maximum(d2, 0), dtype=np.float32)
             ids[start + s : start + s + len(q)] = i
         del block
@@ -276,15 +292,17 @@ def select_novel(
     k: int = 10,
     candidates: int = 20,
     neighbours: Neighbours | None = None,
+    unit: bool = False,
 ) -> np.ndarray:
     """Rows of ``pool`` to label next: novel (far from everything labelled) and diverse (apart from each other).
 
     The ``candidates * budget`` most novel rows are taken, then ``budget`` of them by greedy farthest-point
     selection (each pick the candidate furthest from the labelled rows and the picks so far, starting from the most
     novel), so a tight cluster of novel images gives one pick, not the whole batch. Returns pool row numbers in
-    pick order.
+    pick order. With ``k=1`` this is greedy k-centre (CoreSet) over the candidates; ``unit=True`` measures between
+    L2-normalised rows (as :func:`pool_neighbours`).
     """
-    nb = neighbours or pool_neighbours(pool, reference, k=k)
+    nb = neighbours or pool_neighbours(pool, reference, k=k, unit=unit)
     nov = nb.novelty
     budget = min(int(budget), len(nov))
     if budget <= 0:
@@ -293,6 +311,8 @@ def select_novel(
     top = np.argpartition(-nov, m - 1)[:m]
     top = top[np.argsort(-nov[top], kind="stable")]
     cand = pool.take(top) if isinstance(pool, EmbeddingPool) else _as_f32(np.asarray(pool)[top])
+    if unit:
+        cand = _unit_rows(cand)
     gap = nov[top].astype(np.float64)  # distance to the labelled set, approximately (mean of k nearest)
     picks = [0]
     gap = np.minimum(gap, np.linalg.norm(cand - cand[0], axis=1))

@@ -204,3 +204,64 @@ def test_balanced_selection_picks_the_rare_defect_class() -> None:
     # any strategy can be balanced the same way
     ent = select(p, strategy="entropy", budget=10, balance=True).indices
     assert defect[ent].sum() == 5 and len(set(ent.tolist())) == 10
+
+
+# ------------------------------------------------------------------------------------ plant-size pools (ANN)
+def _clustered_pool() -> tuple[np.ndarray, np.ndarray]:
+    from olkit.online.neighbours import clustered_embeddings
+
+    return (
+        clustered_embeddings(4000, dim=32, centres=12, seed=5, start=100),
+        clustered_embeddings(600, dim=32, centres=12, seed=5, start=0),
+    )
+
+
+def test_novelty_switches_to_the_ann_index_at_the_threshold(monkeypatch, tmp_path) -> None:
+    import olkit.online.select as select_mod
+    from olkit.online.neighbours import EmbeddingPool
+    from olkit.online.neighbours import novelty as ann
+
+    x, ref = _clustered_pool()
+    exact = novelty(x, ref, k=5)
+    assert np.array_equal(exact, novelty(x, ref, k=5, approximate=False))
+    monkeypatch.setattr(select_mod, "ANN_THRESHOLD", 1000)
+    auto = novelty(x, ref, k=5)  # 4,000 rows >= 1,000: the faiss path
+    assert np.allclose(auto, ann(x, ref, k=5)) and not np.array_equal(auto, exact)
+    assert (
+        np.allclose(auto, exact, rtol=1e-3, atol=1e-4) or np.mean(np.isclose(auto, exact, rtol=1e-3)) > 0.95
+    )
+    below = novelty(x[:999], ref, k=5)  # below the threshold: exact, in float64
+    assert below.dtype == np.float64 and np.allclose(below, exact[:999], rtol=1e-9, atol=0)
+    store = EmbeddingPool(tmp_path / "pool", dim=32)
+    store.append(x[:2500])
+    store.append(x[2500:])
+    assert np.allclose(novelty(store, ref, k=5), auto)  # memory-mapped shards, same answer
+    with pytest.raises(ValueError, match="same width"):
+        novelty(x, ref[:, :8], approximate=True)
+    p = np.full((len(x), 2), 0.5)
+    top = select(p, strategy="novelty", budget=20, novelty=auto).indices
+    assert len(set(top) & set(np.argsort(-exact)[:20])) >= 18  # the same images as the exact ranking
+
+
+def test_coreset_on_a_large_pool_is_greedy_k_centre_over_the_ann_candidates(monkeypatch) -> None:
+    import olkit.online.select as select_mod
+
+    x, ref = _clustered_pool()
+    x = np.concatenate([x, x[:3] + 40.0]).astype(np.float32)  # three far outliers, one new cluster
+    p = np.full((len(x), 2), 0.5)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    far = novelty(unit(x), unit(ref), k=1, approximate=False)  # distance to the nearest labelled, unit rows
+    monkeypatch.setattr(select_mod, "ANN_THRESHOLD", 1000)
+    sel = select(p, strategy="coreset", budget=10, embeddings=x, labelled=ref)
+    picks = sel.indices.tolist()
+    assert len(picks) == 10 == len(set(picks))
+    assert picks[0] == int(np.argmax(far))  # k-centre's first step: the row furthest from every label
+    # the batch spreads out: no two picks closer than the typical gap between a row and its label
+    u = unit(x[picks])
+    gaps = np.linalg.norm(u[:, None] - u[None], axis=2)[np.triu_indices(10, 1)]
+    assert gaps.min() > np.median(far)
+    cold = select(p, strategy="coreset", budget=5, embeddings=x, labelled=x[:0], seed=3)
+    assert len(set(cold.indices.tolist())) == 5
