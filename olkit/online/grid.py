@@ -7,9 +7,20 @@ the view and is rebuilt from the session and the store after a kernel restart. T
 without a UI: :func:`olkit.online.labels.apply_labels` takes the decisions from a CSV file or the simulated expert and
 :func:`olkit.online.labels.retrain_from_store` runs the round, which is what the Retrain button calls too.
 
-Keys (ipyevents, while the mouse is over the grid): number keys label the focused tile (the class named by the
-digit when every class is a digit, as ``"0"``/``"1"``; otherwise the n-th class, shown on its button), arrows
-move the focus, ``u`` undoes, ``z`` zooms, ``Escape`` closes the zoom, ``n``/``p`` or PageDown/PageUp change page.
+Every tile shows the model's prediction as its proposed label: the expert accepts it (``a``, or "Accept page" for
+every still-unlabelled tile of the page at once) or changes it (a class key or button), and each event says which
+(``kind`` ``accepted``/``changed``), so the report can say how often the expert overruled the model. ``?`` answers
+"unsure": kept as an event, left out of training. Clicks on the images select (shift-click a range, ctrl- or
+cmd-click toggles); a class key or button then labels the whole selection in one transaction, and one undo takes
+the batch back. Classes show their display names (``{"0": "no pitting", "1": "pitting"}`` for the binary BSD
+classes, the folder names otherwise, or a ``class_names`` map) beside up to three examples from the labelled train
+set.
+
+Keys (ipyevents, while the mouse is over the grid): number keys label the focused tile or the selection (the class
+named by the digit when every class is a digit, as ``"0"``/``"1"``; otherwise the n-th class, shown on its
+button), ``a`` accepts the prediction, ``A`` accepts the page, ``?`` unsure, arrows move the focus, ``u`` undoes,
+``z`` (or a double click) zooms, ``Escape`` closes the zoom and clears the selection, ``n``/``p`` or
+PageDown/PageUp change page.
 """
 
 from __future__ import annotations
@@ -30,10 +41,14 @@ from IPython.display import HTML as _HTML
 
 from olkit.data.io import load_image
 from olkit.errors import ImageReadError, LabelStoreLockedError, OlkitError
-from olkit.online.labels import LabelStore, SessionLike, retrain_from_store
+from olkit.online.labels import EventKind, LabelStore, SessionLike, retrain_from_store
 from olkit.types import ClassName, Sha256
 
-__all__ = ["RelabelGrid", "overlay_mask", "thumbnail_bytes"]
+__all__ = ["BSD_CLASS_NAMES", "RelabelGrid", "class_examples", "overlay_mask", "thumbnail_bytes"]
+
+BSD_CLASS_NAMES: dict[ClassName, str] = {"0": "no pitting", "1": "pitting"}
+"""Display names of the binary BSD classes, the grid's default when the classes are ``"0"`` and ``"1"``."""
+UNSURE_KEY = "?"
 
 SortKey = Literal["uncertainty", "confidence", "predicted", "name"]
 SORT_OPTIONS: dict[str, SortKey] = {
@@ -50,7 +65,10 @@ MASK_COLORS_BGR: dict[int, tuple[int, int, int]] = {
 """Overlay colour per mask value; 0 (nothing) and 4 (FTL "Background") are left uncoloured."""
 
 _FOCUS_BORDER = "3px solid #1f6feb"
+_SELECTED_BORDER = "3px solid #e8a400"
+_FOCUS_SELECTED_BORDER = "3px dashed #1f6feb"
 _PLAIN_BORDER = "3px solid transparent"
+_KIND_TEXT = {"accepted": "accepted", "changed": "changed", "unsure": "unsure"}
 
 
 class GridSession(SessionLike, Protocol):
@@ -139,6 +157,20 @@ def _png(image: np.ndarray) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
 
+def class_examples(session: Any, classes: list[ClassName], *, n: int = 3) -> dict[ClassName, list[str]]:
+    """Up to ``n`` example image paths per class from the session's labelled train set, the images the model
+    finds most typical of their (true) class first: the hints shown beside each class button."""
+    train = session.predictions("train")
+    train = train[train["label"].astype(str) != ""]
+    out: dict[ClassName, list[str]] = {}
+    for cls in classes:
+        rows = train[train["label"].astype(str) == cls]
+        if f"p_{cls}" in rows.columns:
+            rows = rows.sort_values(f"p_{cls}", ascending=False, kind="stable")
+        out[cls] = [str(p) for p in rows["path"] if Path(str(p)).is_file()][:n]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- one tile
 
 
@@ -150,10 +182,11 @@ class _Tile:
         self.sha256: Sha256 | None = None
         self.image = W.Image(format="jpeg", layout=shared["image"])
         self.caption = W.HTML(layout=shared["caption"])
+        self.grid = grid
         self.buttons = [
             W.Button(
-                description=cls,
-                tooltip=f"label as {cls} (key {key})",
+                description=grid.display(cls),
+                tooltip=f"label as {grid.display(cls)} (key {key})",
                 layout=shared["button"],
                 style=shared["button_style"],
             )
@@ -161,36 +194,89 @@ class _Tile:
         ]
         for cls, button in zip(grid.classes, self.buttons):
             button.on_click(lambda _b, c=cls: grid.label(c, index=self.index))
+        self.unsure_button = W.Button(
+            description=UNSURE_KEY,
+            tooltip=f"unsure (key {UNSURE_KEY}): kept, left out of training",
+            layout=shared["button"],
+            style=shared["button_style"],
+        )
+        self.unsure_button.on_click(lambda _b: grid.unsure(index=self.index))
         self.box = W.VBox(
-            [self.image, self.caption, W.HBox(self.buttons, layout=shared["row"])],
+            [self.image, self.caption, W.HBox([*self.buttons, self.unsure_button], layout=shared["row"])],
             layout=W.Layout(border=_PLAIN_BORDER, padding="2px", align_items="center", overflow="hidden"),
         )
         self.box.add_class("olkit-tile")
-        self.clicks = Event(source=self.image, watched_events=["click"])
-        self.clicks.on_dom_event(lambda _e: grid.zoom(index=self.index))
+        self.selected = False
+        # shift/ctrl come with the click from the front end; prevent_default: no text selection on shift-click
+        self.clicks = Event(
+            source=self.image, watched_events=["click", "dblclick"], prevent_default_action=True
+        )
+        self.clicks.on_dom_event(self.on_click)
+
+    def on_click(self, event: Mapping[str, Any]) -> None:
+        """A click on the image selects (shift: a range, ctrl/cmd: toggles); a double click zooms."""
+        if event.get("type") == "dblclick":
+            self.grid.zoom(index=self.index)
+            return
+        self.grid.click(
+            self.index,
+            shift=bool(event.get("shiftKey")),
+            ctrl=bool(event.get("ctrlKey") or event.get("metaKey")),
+        )
 
     def show(
-        self, row: Any, label: ClassName | None, thumb: bytes, ok: bool, classes: list[ClassName]
+        self,
+        row: Any,
+        label: ClassName | None,
+        thumb: bytes,
+        ok: bool,
+        classes: list[ClassName],
+        kind: str | None = None,
     ) -> None:
         self.sha256 = row.sha256
         self.image.value = thumb
         self.box.layout.display = None
-        self.set_label(label, row=row, ok=ok, classes=classes)
+        self.set_label(label, row=row, ok=ok, classes=classes, kind=kind)
 
-    def set_label(self, label: ClassName | None, *, row: Any, ok: bool, classes: list[ClassName]) -> None:
+    def set_label(
+        self,
+        label: ClassName | None,
+        *,
+        row: Any,
+        ok: bool,
+        classes: list[ClassName],
+        kind: str | None = None,
+    ) -> None:
         name = html.escape(Path(row.path).name)
         conf = float(row.confidence) if pd.notna(row.confidence) else float("nan")
-        shown = f"label <b>{html.escape(label)}</b>" if label else "<span style='color:#888'>unlabeled</span>"
+        pred = str(row.pred)
+        if label:
+            how = f" <span style='color:#666'>({_KIND_TEXT[kind]})</span>" if kind in _KIND_TEXT else ""
+            shown = f"label <b>{html.escape(self.grid.display(label))}</b>{how}"
+        elif kind == "unsure":
+            shown = "<b style='color:#9a6700'>unsure</b>"
+        else:
+            shown = "<span style='color:#888'>unlabeled</span>"
         lines = [
             "<div style='font-size:11px;line-height:1.3;overflow-wrap:anywhere;text-align:center'>"
-            f"pred <b>{html.escape(str(row.pred))}</b> p={conf:.2f}<br>{shown}<br>"
+            f"pred <b>{html.escape(self.grid.display(pred))}</b> p={conf:.2f}<br>{shown}<br>"
             f"<span title='{name}' style='color:#666'>{html.escape(_short(Path(row.path).name, 17))}</span>"
         ]
         if not ok:
             lines.append(f"<br><span style='color:#b00'>missing on disk: {html.escape(str(row.path))}</span>")
         self.caption.value = "".join(lines) + "</div>"
         for cls, button in zip(classes, self.buttons):
-            button.button_style = "success" if cls == label else ""
+            # the label in green; while none (and not unsure), the proposed label in blue
+            style = (
+                "success"
+                if cls == label
+                else ("info" if not label and kind != "unsure" and cls == pred else "")
+            )
+            if button.button_style != style:
+                button.button_style = style
+        unsure_style = "warning" if kind == "unsure" and not label else ""
+        if self.unsure_button.button_style != unsure_style:
+            self.unsure_button.button_style = unsure_style
 
     def hide(self) -> None:
         self.sha256 = None
@@ -226,6 +312,13 @@ class RelabelGrid:
     zoom_min_px
         The zoom shows every image at full resolution; one smaller than this is enlarged by a whole factor
         (nearest neighbour, so every pixel stays a visible block).
+    class_names
+        Display name per class (``{"0": "no pitting", "1": "pitting"}``); default :data:`BSD_CLASS_NAMES` for the
+        classes ``"0"``/``"1"``, the class (folder) names otherwise. Labels are stored under the class, never the
+        display name.
+    examples
+        Example thumbnails per class beside its button, from the labelled train set (:func:`class_examples`; at
+        most 3, 0 shows none).
 
     Examples
     --------
@@ -250,6 +343,8 @@ class RelabelGrid:
         export_root: str | Path | None = None,
         retrain_kwargs: Mapping[str, Any] | None = None,
         zoom_min_px: int = 384,
+        class_names: Mapping[ClassName, str] | None = None,
+        examples: int = 3,
     ) -> None:
         if page_size < 1 or columns < 1:
             raise ValueError(f"page_size and columns must be positive, got {page_size}, {columns}")
@@ -264,6 +359,12 @@ class RelabelGrid:
         self.export_root = export_root
         self.retrain_kwargs = dict(retrain_kwargs or {})
         self.zoom_min_px = int(zoom_min_px)
+        default = BSD_CLASS_NAMES if set(self.classes) == set(BSD_CLASS_NAMES) else {}
+        names = {**default, **{str(k): str(v) for k, v in (class_names or {}).items()}}
+        self.class_names: dict[ClassName, str] = {c: names.get(c, c) for c in self.classes}
+        self.n_examples = max(0, min(int(examples), 3))
+        self.selected: set[int] = set()  # tiles of the page selected by clicks (page positions)
+        self._anchor: int | None = None  # where a shift-click range starts
         digits = all(len(c) == 1 and c.isdigit() for c in self.classes)
         self.key_of_class: dict[ClassName, str] = (
             {c: c for c in self.classes}
@@ -302,11 +403,13 @@ class RelabelGrid:
         self.zoom_box = W.VBox([self.zoom_caption, self.zoom_image], layout=W.Layout(display="none"))
         self.output = W.Output(layout=W.Layout(border="1px solid #ddd", padding="4px"))
         self.message = W.HTML()
+        self.classes_box = self._build_class_panel()
         self.widget = W.VBox(
             [
                 self.progress,
                 self.filters_box,
                 self.nav_box,
+                self.classes_box,
                 self.message,
                 self.tiles_box,
                 self.zoom_box,
@@ -323,6 +426,71 @@ class RelabelGrid:
         self.set_selection(session.select(**self.select_kwargs) if selection is None else selection)
 
     # ------------------------------------------------------------------ building
+    def display(self, cls: ClassName) -> str:
+        """The display name of class ``cls`` (itself when the class map has none)."""
+        return self.class_names.get(str(cls), str(cls))
+
+    def _build_class_panel(self) -> W.Box:
+        """One button per class (display name and key) with up to three train examples beside it, the unsure
+        button and the accept buttons; they act on the selection, else on the focused tile."""
+        try:
+            examples = (
+                class_examples(self.session, self.classes, n=self.n_examples) if self.n_examples else {}
+            )
+        except Exception:  # a session without a train split still gets its grid, without examples
+            examples = {}
+        self.class_buttons: dict[ClassName, W.Button] = {}
+        groups: list[W.Widget] = []
+        hint_px = max(24, self.thumb_px // 3)
+        for cls in self.classes:
+            key = self.key_of_class.get(cls)
+            button = W.Button(
+                description=f"{self.display(cls)}" + (f" ({key})" if key else ""),
+                tooltip=f"label the selection (or the focused tile) as {self.display(cls)}",
+                layout=W.Layout(width="auto"),
+            )
+            button.on_click(lambda _b, c=cls: self.label(c))
+            self.class_buttons[cls] = button
+            thumbs = [
+                W.Image(
+                    value=self._thumb(path)[0],
+                    format="jpeg",
+                    layout=W.Layout(width=f"{hint_px}px", height=f"{hint_px}px", object_fit="cover"),
+                    tooltip=Path(path).name,
+                )
+                for path in examples.get(cls, [])
+            ]
+            group = W.HBox(
+                [button, *thumbs],
+                layout=W.Layout(align_items="center", margin="0 12px 0 0", border="1px solid #ddd"),
+            )
+            group.add_class("olkit-class")
+            groups.append(group)
+        self.unsure_all_button = W.Button(
+            description=f"unsure ({UNSURE_KEY})",
+            tooltip="unsure about the selection (or the focused tile): kept, left out of training",
+            button_style="warning",
+            layout=W.Layout(width="auto"),
+        )
+        self.unsure_all_button.on_click(lambda _b: self.unsure())
+        self.accept_button = W.Button(
+            description="accept (a)",
+            tooltip="take the model's prediction for the selection (or the focused tile)",
+            layout=W.Layout(width="auto"),
+        )
+        self.accept_button.on_click(lambda _b: self.accept())
+        self.accept_page_button = W.Button(
+            description="Accept page (A)",
+            tooltip="take the prediction of every tile on this page that has no label yet (one undo)",
+            button_style="info",
+            layout=W.Layout(width="auto"),
+        )
+        self.accept_page_button.on_click(self.accept_page)
+        return W.HBox(
+            [*groups, self.unsure_all_button, self.accept_button, self.accept_page_button],
+            layout=W.Layout(flex_flow="row wrap", align_items="center"),
+        )
+
     def _build_controls(self) -> None:
         self.progress = W.HTML()
         self.sort = W.Dropdown(
@@ -478,10 +646,15 @@ class RelabelGrid:
     def render(self) -> None:
         """Draw the current page: thumbnails, captions and buttons from the selection and the store."""
         rows = self.page_rows()
-        labels = self._current_labels(list(rows["sha256"]))
+        sha256s = list(rows["sha256"])
+        if getattr(self, "_rendered", None) != (self.page, tuple(sha256s)):
+            self.selected, self._anchor = set(), None  # a selection lives on one page
+            self._rendered = (self.page, tuple(sha256s))
+        labels = self._current_labels(sha256s)
+        kinds = self.store.kinds(sha256s) if sha256s else {}
         for tile, row in zip(self._tiles, rows.itertuples(index=False)):
             thumb, ok = self._thumb(str(row.path))
-            tile.show(row, labels.get(row.sha256), thumb, ok, self.classes)
+            tile.show(row, labels.get(row.sha256), thumb, ok, self.classes, kinds.get(row.sha256))
         for tile in self._tiles[len(rows) :]:
             tile.hide()
         self.page_label.value = f"page {self.page + 1} of {self.n_pages}"
@@ -495,11 +668,12 @@ class RelabelGrid:
         done = len(self._current_labels(list(self.selection["sha256"])))
         shown = len(self._view)
         extra = f" · {shown} shown by the filters" if shown != total else ""
-        keys = ", ".join(f"{k}={c}" for c, k in self.key_of_class.items())
+        keys = ", ".join(f"{k}={self.display(c)}" for c, k in self.key_of_class.items())
         self.progress.value = (
             f"<b>{done} of {total} labeled</b>{extra} · round {self.session.round} · "
-            f"<span style='color:#666'>keys (mouse over the grid): {html.escape(keys)}, arrows move, "
-            "u undo, z zoom, n/p page</span>"
+            f"<span style='color:#666'>keys (mouse over the grid): {html.escape(keys)}, a accept, "
+            f"A accept page, {UNSURE_KEY} unsure, arrows move, u undo, z zoom, n/p page; "
+            "click, shift-click, ctrl-click select</span>"
         )
 
     @property
@@ -510,71 +684,184 @@ class RelabelGrid:
 
     def _draw_focus(self) -> None:
         for tile in self._tiles:
-            border = _FOCUS_BORDER if tile.index == self.focus else _PLAIN_BORDER
+            chosen = tile.index in self.selected
+            if tile.index == self.focus:
+                border = _FOCUS_SELECTED_BORDER if chosen else _FOCUS_BORDER
+            else:
+                border = _SELECTED_BORDER if chosen else _PLAIN_BORDER
             if tile.box.layout.border != border:
                 tile.box.layout.border = border
+            if chosen != tile.selected:
+                tile.selected = chosen
+                (tile.box.add_class if chosen else tile.box.remove_class)("olkit-selected")
 
     # ------------------------------------------------------------------ actions (public callbacks)
     def focused_row(self) -> Any | None:
         rows = self.page_rows()
         return rows.iloc[self.focus] if 0 <= self.focus < len(rows) else None
 
-    def label(self, cls: ClassName, *, index: int | None = None) -> None:
-        """Label the tile ``index`` of the page (default: the focused one) as ``cls`` and focus the next tile."""
-        if cls not in self.classes:
-            raise ValueError(f"unknown class {cls!r}; classes: {self.classes}")
-        where = self.focus if index is None else int(index)
+    def click(self, index: int, *, shift: bool = False, ctrl: bool = False) -> None:
+        """A click on tile ``index`` of the page: focus it and select it alone; ``shift`` selects the range from
+        the last clicked tile (added to the selection with ``ctrl`` too), ``ctrl`` (or cmd) toggles the tile."""
         rows = self.page_rows()
+        where = int(index)
         if not 0 <= where < len(rows):
             return
-        row = rows.iloc[where]
+        if shift and self._anchor is not None:
+            lo, hi = sorted((self._anchor, where))
+            span = set(range(lo, hi + 1))
+            self.selected = (self.selected | span) if ctrl else span
+        elif ctrl:
+            self.selected ^= {where}
+            self._anchor = where
+        else:
+            self.selected = {where}
+            self._anchor = where
+        self.focus = where
+        self._draw_focus()
+        n = len(self.selected)
+        self.message.value = (
+            f"{n} selected: a class key or button labels them, a accepts their predictions, Escape clears"
+            if n > 1
+            else ""
+        )
+
+    def clear_selection(self, sender: Any = None) -> None:
+        """Select nothing (the keys act on the focused tile again)."""
+        self.selected, self._anchor = set(), None
+        self._draw_focus()
+
+    def _targets(self, index: int | None) -> list[int]:
+        """The page positions an action applies to: tile ``index``, else the selection, else the focused tile."""
+        n = len(self.page_rows())
+        if index is not None:
+            where = [int(index)]
+        elif self.selected:
+            where = sorted(self.selected)
+        else:
+            where = [self.focus]
+        return [i for i in where if 0 <= i < n]
+
+    def _answer(self, answers: list[tuple[int, ClassName, EventKind]], *, done: str = "") -> None:
+        """Write ``(page position, label, kind)`` answers: one event, or one transaction (one batch) for many;
+        committed before any tile changes. Then redraw those tiles and focus the tile after the last."""
+        if not answers:
+            return
+        rows = self.page_rows()
+        common: dict[str, Any] = {
+            "annotator": self.annotator,
+            "round": int(self.session.round),
+            "source": "expert",
+            "model": getattr(self.session, "fingerprint", None),  # the classifier that showed these tiles
+        }
         try:
-            self.store.add(
-                row.sha256,
-                cls,
-                path=str(row.path),
-                annotator=self.annotator,
-                round=int(self.session.round),
-                source="expert",
-                model=getattr(self.session, "fingerprint", None),  # the classifier that showed this tile
-            )  # committed durably before the tile changes
+            if len(answers) == 1:
+                where, cls, kind = answers[0]
+                row = rows.iloc[where]
+                self.store.add(row.sha256, cls, path=str(row.path), kind=kind, **common)
+            else:
+                self.store.add_many(
+                    [(rows.iloc[w].sha256, c, str(rows.iloc[w].path), k) for w, c, k in answers], **common
+                )
         except LabelStoreLockedError as exc:
             self._warn(str(exc))
             return
-        ok = self._thumb(str(row.path))[1]
-        self._tiles[where].set_label(cls, row=row, ok=ok, classes=self.classes)
-        self.focus = min(where + 1, len(rows) - 1)
+        for where, cls, kind in answers:
+            row = rows.iloc[where]
+            ok = self._thumb(str(row.path))[1]
+            self._tiles[where].set_label(cls or None, row=row, ok=ok, classes=self.classes, kind=kind)
+        self.selected, self._anchor = set(), None
+        self.focus = min(max(w for w, _, _ in answers) + 1, len(rows) - 1)
         self._draw_focus()
         self._update_progress()
-        self.message.value = ""
+        self.message.value = html.escape(done)
+
+    def _kind(self, where: int, cls: ClassName) -> EventKind:
+        return "accepted" if str(self.page_rows().iloc[where].pred) == cls else "changed"
+
+    def label(self, cls: ClassName, *, index: int | None = None) -> None:
+        """Label tile ``index`` of the page (default: the selection, else the focused tile) as ``cls`` and focus
+        the next tile. Each event says whether it ``accepted`` the prediction or ``changed`` it."""
+        if cls not in self.classes:
+            raise ValueError(f"unknown class {cls!r}; classes: {self.classes}")
+        where = self._targets(index)
+        done = f"{len(where)} labeled {self.display(cls)} (u undoes them)" if len(where) > 1 else ""
+        self._answer([(w, cls, self._kind(w, cls)) for w in where], done=done)
+
+    def accept(self, sender: Any = None, *, index: int | None = None) -> None:
+        """Take the model's prediction as the label of tile ``index`` (default: the selection, else the focused
+        tile)."""
+        rows = self.page_rows()
+        where = [w for w in self._targets(index) if str(rows.iloc[w].pred) in self.classes]
+        done = f"accepted {len(where)} predictions (u undoes them)" if len(where) > 1 else ""
+        self._answer([(w, str(rows.iloc[w].pred), "accepted") for w in where], done=done)
+
+    def accept_page(self, sender: Any = None) -> int:
+        """Accept the prediction of every tile on the page without a label (and not answered unsure), in one
+        transaction that one undo takes back; return how many."""
+        rows = self.page_rows()
+        sha256s = list(rows["sha256"])
+        labels = self._current_labels(sha256s)
+        unsure = {s for s, k in self.store.kinds(sha256s).items() if k == "unsure"} if sha256s else set()
+        where = [
+            i
+            for i, row in enumerate(rows.itertuples(index=False))
+            if row.sha256 not in labels and row.sha256 not in unsure and str(row.pred) in self.classes
+        ]
+        if not where:
+            self.message.value = "every tile of this page is answered already"
+            return 0
+        self._answer(
+            [(w, str(rows.iloc[w].pred), "accepted") for w in where],
+            done=f"accepted {len(where)} predictions on this page (u undoes them)",
+        )
+        return len(where)
+
+    def unsure(self, sender: Any = None, *, index: int | None = None) -> None:
+        """Answer "unsure" for tile ``index`` (default: the selection, else the focused tile): an event with no
+        class, kept in the store and left out of training."""
+        where = self._targets(index)
+        done = f"{len(where)} marked unsure (u undoes them)" if len(where) > 1 else ""
+        self._answer([(w, "", "unsure") for w in where], done=done)
 
     def _warn(self, text: str) -> None:
         self.message.value = f"<span style='color:#b00'>{html.escape(text)}</span>"
 
     def undo(self, sender: Any = None) -> None:
-        """Take back the focused tile's label; when it has none, the annotator's latest label."""
+        """Take back the focused tile's answer; when it has none, the annotator's latest. An answer given to many
+        tiles at once (a selection, Accept page) is taken back with the rest of its batch."""
         row = self.focused_row()
-        event = None
+        done: list[Any] = []
+        who: dict[str, Any] = {"annotator": self.annotator, "round": int(self.session.round)}
         try:
-            if row is not None and self.store.label_of(row.sha256) is not None:
-                event = self.store.undo(row.sha256, annotator=self.annotator, round=int(self.session.round))
-            if event is None:
-                event = self.store.undo(
-                    annotator=self.annotator, only_own=True, round=int(self.session.round)
-                )
+            if row is not None and (
+                self.store.label_of(row.sha256) is not None or self.store.kinds([row.sha256])
+            ):
+                done = self.store.undo_batch(row.sha256, **who)
+            if not done:
+                done = self.store.undo_batch(only_own=True, **who)
         except LabelStoreLockedError as exc:
             self._warn(str(exc))
             return
-        if event is None:
+        if not done:
             self.message.value = "nothing to undo"
             return
+        event = done[0]
         page = list(self.page_rows()["sha256"])
         if event.sha256 in page:
             self.focus = page.index(event.sha256)
-        self.message.value = (
-            f"undid the label of {html.escape(Path(event.path).name or event.sha256[:12])}"
-            f" (now {html.escape(event.label) or 'unlabeled'})"
+        now = (
+            self.display(event.label)
+            if event.label
+            else ("unsure" if event.kind == "unsure" else "unlabeled")
         )
+        if len(done) > 1:
+            self.message.value = f"undid {len(done)} answers given together"
+        else:
+            self.message.value = (
+                f"undid the label of {html.escape(Path(event.path).name or event.sha256[:12])}"
+                f" (now {html.escape(now)})"
+            )
         self.render()
 
     def move(self, delta: int) -> None:
@@ -671,6 +958,12 @@ class RelabelGrid:
         key = str(event.get("key", ""))
         if key in self.class_of_key:
             self.label(self.class_of_key[key])
+        elif key == "a":
+            self.accept()
+        elif key == "A":
+            self.accept_page()
+        elif key == UNSURE_KEY:
+            self.unsure()
         elif key in ("ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp"):
             step = {"ArrowRight": 1, "ArrowLeft": -1, "ArrowDown": self.columns, "ArrowUp": -self.columns}[
                 key
@@ -687,6 +980,7 @@ class RelabelGrid:
                 self.zoom()
         elif key == "Escape":
             self.close_zoom()
+            self.clear_selection()
         elif key in ("n", "PageDown"):
             self.next_page()
         elif key in ("p", "PageUp"):

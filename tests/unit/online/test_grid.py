@@ -65,12 +65,27 @@ def test_tiles_show_prediction_probability_and_no_truth(
     first = selection.iloc[0]
     tile = grid._tiles[0]
     assert tile.sha256 == first.sha256
+    names = {"0": "no pitting", "1": "pitting"}  # the BSD classes' display names by default
     assert (
         f"p={first.confidence:.2f}" in tile.caption.value
-        and f"pred <b>{first.pred}</b>" in tile.caption.value
+        and f"pred <b>{names[first.pred]}</b>" in tile.caption.value
     )
     assert "unlabeled" in tile.caption.value
-    assert [b.description for b in tile.buttons] == ["0", "1"]  # one button per class, names from the session
+    assert [b.description for b in tile.buttons] == ["no pitting", "pitting"]  # one button per class
+    assert [b.button_style for b in tile.buttons] == [
+        "info" if c == first.pred else "" for c in ("0", "1")
+    ]  # the prediction is the proposed label
+    assert [b.description for b in grid.class_buttons.values()] == ["no pitting (0)", "pitting (1)"]
+    # beside each class button up to three train images of that class, the most typical first
+    train = session.predictions("train")
+    for cls, group in zip(("0", "1"), grid.classes_box.children):
+        hints = [c for c in group.children if c.__class__.__name__ == "Image"]
+        assert 1 <= len(hints) <= 3 and group.children[0] is grid.class_buttons[cls]
+        of_class = train[train["label"] == cls].sort_values(f"p_{cls}", ascending=False)
+        assert [h.tooltip for h in hints] == [Path(p).name for p in of_class["path"][: len(hints)]]
+    named = _grid(session, store, selection, class_names={"1": "pit"}, examples=0)
+    assert [b.description for b in named._tiles[0].buttons] == ["no pitting", "pit"]
+    assert all(len(g.children) == 1 for g in named.classes_box.children[:2])  # no examples asked for
     assert "label" not in grid.selection.columns  # the true label never reaches the expert's screen
     decoded = cv2.imdecode(np.frombuffer(tile.image.value, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (32, 32, 3)  # small images are not upscaled
@@ -87,7 +102,7 @@ def test_click_and_number_keys_commit_to_the_store(
     grid._tiles[2].buttons[1].click()  # mouse: tile 3, class "1"
     assert store.labels() == {sha[2]: "1"}
     assert grid.focus == 3 and grid._tiles[2].buttons[1].button_style == "success"
-    assert "label <b>1</b>" in grid._tiles[2].caption.value
+    assert "label <b>pitting</b>" in grid._tiles[2].caption.value
 
     grid.on_key({"key": "0", "type": "keyup"})  # keyboard: the focused tile (4) as class "0"
     grid.on_key({"key": "ArrowLeft", "type": "keyup"})
@@ -189,8 +204,8 @@ def test_zoom_overlays_the_mask_and_missing_image_becomes_a_named_tile(
     grid = _grid(session, store, table)
 
     grid._tiles[0].clicks._handle_mouse_msg(
-        None, {"event": "click", "type": "click"}, []
-    )  # a click on the image
+        None, {"event": "dblclick", "type": "dblclick"}, []
+    )  # a double click on the image
     assert grid.zoom_box.layout.display is None and "defect mask overlaid" in grid.zoom_caption.value
     zoomed = cv2.imdecode(np.frombuffer(grid.zoom_image.value, np.uint8), cv2.IMREAD_COLOR)
     assert zoomed.shape == (384, 384, 3) and "32×32 px" in grid.zoom_caption.value  # 32 px shown 12x
@@ -214,14 +229,16 @@ def test_zoom_overlays_the_mask_and_missing_image_becomes_a_named_tile(
 def test_retrain_button_shows_before_after_controls_and_confusion(
     fresh_session: OnlineSession, store: LabelStore
 ) -> None:
-    selection = fresh_session.select(strategy="least_confidence", budget=8)
+    selection = fresh_session.select(strategy="least_confidence", budget=9)
     grid = RelabelGrid(fresh_session, store, selection=selection, page_size=48)
     assert grid.retrain() is None  # nothing labeled yet: a message, no round
     assert "none of the" in grid.output.outputs[0]["text"]
     truth = fresh_session.simulated_labels(selection.sha256)
-    for i, sha in enumerate(selection["sha256"]):
+    for i, sha in enumerate(selection["sha256"][:8]):
         grid._tiles[i].buttons[grid.classes.index(truth[sha])].click()
-    assert grid.progress_text == "8 of 8 labeled"
+    grid._tiles[8].unsure_button.click()  # the ninth: unsure, kept as an event, left out of training
+    assert grid.progress_text == "8 of 9 labeled"
+    assert store.kinds([selection.sha256[8]]) == {selection.sha256[8]: "unsure"}
 
     grid.retrain_button.click()
     result = grid.last_result
@@ -237,13 +254,13 @@ def test_retrain_button_shows_before_after_controls_and_confusion(
     # the stopping rule's verdict sits under the round's summary (8 labels: too few to judge yet)
     assert "label at least 20 before judging" in grid.message.value
     events = store.events()
-    assert events["model"].notna().all() and events["round"].tolist() == [0] * 8  # the model that showed them
+    assert events["model"].notna().all() and events["round"].tolist() == [0] * 9  # the model that showed them
 
     grid.next_round()
     assert (
         grid.progress_text.endswith(f"of {len(grid.selection)} labeled") and "round 1" in grid.progress.value
     )
-    assert not set(grid.selection["sha256"]) & set(selection["sha256"])  # skips what is labelled
+    assert not set(grid.selection["sha256"]) & set(selection["sha256"][:8])  # skips what is labelled
 
 
 def test_export_button_writes_the_original_folders(
@@ -334,3 +351,83 @@ def test_empty_selection_is_a_quiet_grid(
     for key in ("1", "ArrowRight", "u", "z", "n"):
         grid.on_key({"key": key, "type": "keyup"})
     assert store.labels() == {} and grid.message.value == "nothing to undo"
+
+
+def test_accept_and_correct_say_which_and_accept_page_is_one_undo(
+    session: OnlineSession, store: LabelStore, selection: pd.DataFrame
+) -> None:
+    grid = _grid(session, store, selection)
+    rows = grid.page_rows()
+    sha, pred = list(rows["sha256"]), list(rows["pred"])
+    other = {"0": "1", "1": "0"}
+    grid.on_key({"key": "a", "type": "keyup"})  # tile 0: the model was right
+    assert store.labels() == {sha[0]: pred[0]} and grid.focus == 1
+    grid.on_key({"key": other[pred[1]], "type": "keyup"})  # tile 1: the expert overrules it
+    grid.on_key({"key": "?", "type": "keyup"})  # tile 2: unsure
+    assert "(accepted)" in grid._tiles[0].caption.value and "(changed)" in grid._tiles[1].caption.value
+    assert "unsure" in grid._tiles[2].caption.value and grid._tiles[2].unsure_button.button_style == "warning"
+    assert store.kinds() == {sha[0]: "accepted", sha[1]: "changed", sha[2]: "unsure"}
+
+    assert grid.accept_page() == 2  # the two tiles still without an answer, not the unsure one
+    assert store.labels(sha) == {sha[0]: pred[0], sha[1]: other[pred[1]], sha[3]: pred[3], sha[4]: pred[4]}
+    events = store.events()
+    batch = events[events["sha256"].isin(sha[3:])]
+    assert batch["batch"].nunique() == 1 and batch["batch"].notna().all()  # one transaction
+    assert store.answer_counts(sha) == {"accepted": 3, "changed": 1, "unsure": 1, "overruled": 0.25}
+    assert "every tile of this page is answered" in (grid.accept_page() or grid.message.value)
+
+    grid.on_key({"key": "u", "type": "keyup"})  # the focused tile (4) came from the batch: the batch goes
+    assert store.labels(sha) == {sha[0]: pred[0], sha[1]: other[pred[1]]}
+    assert "undid 2 answers" in grid.message.value and "unlabeled" in grid._tiles[3].caption.value
+    grid.go_to_page(0)
+    grid.focus = 2
+    grid.undo()  # the unsure answer is taken back too
+    assert store.kinds(sha) == {sha[0]: "accepted", sha[1]: "changed"} and grid.focus == 2
+    grid.go_to_page(1)
+    grid.on_key({"key": "A", "type": "keyup"})  # the next page, all in one go
+    assert len(store.labels()) == 2 + len(grid.page_rows())
+
+
+def test_click_shift_click_and_ctrl_click_select_and_a_class_labels_the_batch(
+    session: OnlineSession, store: LabelStore, selection: pd.DataFrame
+) -> None:
+    grid = _grid(session, store, selection)
+    sha = list(grid.page_rows()["sha256"])
+    tiles = grid._tiles
+    tiles[1].clicks._handle_mouse_msg(None, {"type": "click"}, [])  # from the front end, as ipyevents sends
+    assert grid.selected == {1} and grid.focus == 1
+    tiles[3].clicks._handle_mouse_msg(None, {"type": "click", "shiftKey": True}, [])
+    assert grid.selected == {1, 2, 3} and "3 selected" in grid.message.value
+    assert all("olkit-selected" in tiles[i].box._dom_classes for i in (1, 2, 3))
+    grid.click(2, ctrl=True)  # ctrl toggles one out ...
+    grid.click(0, ctrl=True)  # ... and one in
+    assert grid.selected == {0, 1, 3}
+    grid.click(4, shift=True, ctrl=True)  # shift with ctrl adds the range from the last click
+    assert grid.selected == {0, 1, 2, 3, 4}
+    grid.on_key({"key": "Escape", "type": "keyup"})
+    assert grid.selected == set() and "olkit-selected" not in tiles[1].box._dom_classes
+
+    grid.click(0)
+    grid.click(2, shift=True)
+    grid.click(4, ctrl=True)
+    grid.on_key({"key": "1", "type": "keyup"})  # one key labels the selection, in one transaction
+    assert store.labels() == {sha[0]: "1", sha[1]: "1", sha[2]: "1", sha[4]: "1"}
+    assert store.events()["batch"].nunique() == 1 and grid.selected == set()
+    kinds = store.kinds()
+    assert {kinds[s] for s, p in zip(sha, grid.page_rows()["pred"]) if s in kinds and p == "1"} <= {
+        "accepted"
+    }
+    assert {kinds[s] for s, p in zip(sha, grid.page_rows()["pred"]) if s in kinds and p == "0"} <= {"changed"}
+    grid.click(3)
+    grid.class_buttons["0"].click()  # the class panel's button: the selection (tile 3) alone
+    assert store.labels()[sha[3]] == "0"
+    grid.undo()  # focus is on tile 4, from the batch: the batch goes back, tile 3 keeps its label
+    assert store.labels() == {sha[3]: "0"}
+
+    grid.click(1)
+    grid.click(2, shift=True)
+    grid.accept_button.click()  # accept the selection's predictions
+    preds = list(grid.page_rows()["pred"])
+    assert store.labels([sha[1], sha[2]]) == {sha[1]: preds[1], sha[2]: preds[2]}
+    grid.next_page()
+    assert grid.selected == set()  # a selection lives on its page
