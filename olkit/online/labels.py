@@ -10,6 +10,15 @@ SQLite (a file in the run folder, ``RunFolder.labels_db``) runs in WAL mode with
 points :class:`LabelStore` at a PostgreSQL URL instead (``postgresql+psycopg://user@host/db``, needs
 ``pip install 'olkit[postgres]'``). The same code and SQL serve both.
 
+A team. Every event carries its annotator, so several inspectors label into one store (PostgreSQL, one
+:class:`LabelStore` per inspector, each with its ``annotator``). :meth:`LabelStore.votes` gives each annotator's
+own current label of each image (their latest event not taken back by an undo); ``LabelStore(..., resolve=...)``
+names the rule that turns votes into *the* current label (:data:`RESOLUTIONS`, :func:`resolve_votes`):
+``"latest"`` (default: the latest event of anyone, as a single annotator's store always did), ``"majority"``
+(most annotators; a tie goes to the label voted most recently) or ``"reviewer"`` (the named ``reviewer``'s
+label where they gave one, else the majority). Agreement (Cohen's / Fleiss' kappa per round) and the review of
+disagreements live in :mod:`olkit.online.team`.
+
 The headless path of the relabel notebook uses :func:`apply_labels` (labels from a CSV file or the simulated
 expert, through the same session API the grid uses) and :func:`retrain_from_store`.
 """
@@ -44,15 +53,19 @@ from olkit.types import ClassName, ImageProblem, LabelSource, PathLike, Sha256
 __all__ = [
     "EVENT_COLUMNS",
     "EVENT_KINDS",
+    "RESOLUTIONS",
     "EventKind",
     "ExportReport",
     "ImportReport",
     "LabelEvent",
     "LabelStore",
     "Refusal",
+    "Resolution",
     "SessionLike",
+    "annotator_votes",
     "apply_labels",
     "binary_folder_names",
+    "resolve_votes",
     "retrain_from_store",
 ]
 
@@ -89,6 +102,9 @@ ORIGINAL_FOLDERS: dict[ClassName, str] = {"0": "N", "1": "P"}
 
 EXPORT_MARKER = ".olkit-export.json"
 _SOURCES: tuple[str, ...] = get_args(LabelSource)
+Resolution = Literal["latest", "majority", "reviewer"]
+"""How a team's votes become an image's current label (see the module docstring)."""
+RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 _T = TypeVar("_T")
 
 
@@ -181,6 +197,13 @@ class LabelStore:
         retries; after ``retries`` more waits it raises :class:`~olkit.errors.LabelStoreLockedError`.
     retries
         Extra attempts after a "database is locked" error, each after ``timeout_s``, logged as warnings.
+    resolve
+        The rule that makes a team's votes the current label (:data:`RESOLUTIONS`): ``"latest"`` event,
+        ``"majority"`` of the annotators (ties: the label voted last), or the ``"reviewer"``'s label (else the
+        majority). :meth:`current`, :meth:`labels` and everything built on them (the grid, retraining, export)
+        follow it.
+    reviewer
+        The annotator whose label decides under ``resolve="reviewer"``.
 
     Notes
     -----
@@ -206,7 +229,15 @@ class LabelStore:
         annotator: str | None = None,
         timeout_s: float = 5.0,
         retries: int = 3,
+        resolve: Resolution = "latest",
+        reviewer: str | None = None,
     ) -> None:
+        if resolve not in RESOLUTIONS:
+            raise ValueError(f"resolve must be one of {RESOLUTIONS}, got {resolve!r}")
+        if resolve == "reviewer" and not reviewer:
+            raise ValueError("resolve='reviewer' needs reviewer= (the annotator whose label decides)")
+        self.resolve: Resolution = resolve
+        self.reviewer = reviewer
         self.url = self._url_for(location)
         self.annotator = annotator or _login_name()
         self.timeout_s = float(timeout_s)
@@ -634,11 +665,24 @@ class LabelStore:
             query = query.where(self._events.c.sha256.in_(list(sha256s)))
         return self._frame(query)
 
+    def votes(self, *, sha256s: Iterable[Sha256] | None = None, round: int | None = None) -> pd.DataFrame:
+        """Each annotator's own current label of each image (:func:`annotator_votes` of :meth:`events`)."""
+        if sha256s is None:
+            return annotator_votes(self.events(), round=round)
+        wanted = list(dict.fromkeys(sha256s))
+        parts = [self.events(sha256s=wanted[i : i + 900]) for i in range(0, len(wanted), 900)]
+        frame = pd.concat(parts, ignore_index=True).sort_values("id") if parts else self.events(sha256s=[])
+        return annotator_votes(frame, round=round)
+
     def current(self, *, sha256s: Iterable[Sha256] | None = None) -> pd.DataFrame:
         """The current label of every labeled image: its latest event, unless that cleared the label.
 
         One row per image (columns :data:`EVENT_COLUMNS`, ``time`` of the deciding event), oldest decision first.
+        Under a team rule (``resolve`` other than ``"latest"``) the deciding event is the vote that carries the
+        resolved label (:func:`resolve_votes`).
         """
+        if self.resolve != "latest":
+            return resolve_votes(self.votes(sha256s=sha256s), rule=self.resolve, reviewer=self.reviewer)
         ev = self._events
         latest = sa.select(ev.c.sha256, sa.func.max(ev.c.id).label("last_id")).group_by(ev.c.sha256)
         if sha256s is not None:
@@ -650,8 +694,12 @@ class LabelStore:
     def labels(self, sha256s: Iterable[Sha256] | None = None) -> dict[Sha256, ClassName]:
         """``{sha256: class}`` of the current labels (of ``sha256s`` only when given), oldest decision first.
 
-        The grid calls this on every click, so it is a plain query without a DataFrame.
+        The grid calls this on every click, so it is a plain query without a DataFrame (under a team rule, the
+        votes of the images asked for, resolved).
         """
+        if self.resolve != "latest":
+            frame = self.current(sha256s=None if sha256s is None else list(dict.fromkeys(sha256s)))
+            return dict(zip(frame["sha256"], frame["label"]))
         ev = self._events
         wanted = None if sha256s is None else list(dict.fromkeys(sha256s))
         chunks: list[list[Sha256] | None] = (
@@ -941,6 +989,63 @@ class LabelStore:
             accepted[sha] = (sha, label, resolved or path_of[sha])  # a later row for the same image wins
         self.add_many(accepted.values(), annotator=annotator, round=round, source=source, model=model)
         return ImportReport(path=origin, imported=len(accepted), refused=tuple(refused))
+
+
+def annotator_votes(events: pd.DataFrame, *, round: int | None = None) -> pd.DataFrame:
+    """Each annotator's current label of each image: their latest event not taken back, that names a label.
+
+    ``events`` is :meth:`LabelStore.events` (ordered by ``id``). Undo events and the events they undo are left
+    out (so an undo gives the annotator back their vote before, or none), as are events without a label (a
+    cleared label, an unsure answer). ``round`` keeps the events of one round only. One row per (image,
+    annotator), the columns of ``events``, in event order.
+    """
+    undone = set(events["undoes"].dropna().astype(int).tolist())
+    keep = events["undoes"].isna() & ~events["id"].isin(undone)
+    if round is not None:
+        keep &= events["round"] == int(round)
+    effective = events[keep.fillna(False).astype(bool)]
+    last = effective.drop_duplicates(["sha256", "annotator"], keep="last")
+    voted = last["label"].astype(str) != ""
+    if "kind" in last.columns:
+        voted &= last["kind"].astype(str) != "unsure"
+    return last[voted].reset_index(drop=True)
+
+
+def resolve_votes(
+    votes: pd.DataFrame, *, rule: Resolution = "majority", reviewer: str | None = None
+) -> pd.DataFrame:
+    """One row per image: the vote (an event row of :func:`annotator_votes`) that decides its label under ``rule``.
+
+    ``"latest"``: the most recent vote. ``"majority"``: the label most annotators gave; a tie goes to the tied
+    label voted most recently (so one annotator's store resolves as ``"latest"``). ``"reviewer"``: the
+    ``reviewer``'s vote where there is one, else the majority. Rows oldest decision first, as
+    :meth:`LabelStore.current`.
+    """
+    if rule not in RESOLUTIONS:
+        raise ValueError(f"rule must be one of {RESOLUTIONS}, got {rule!r}")
+    if votes.empty:
+        return votes.reset_index(drop=True)
+    if rule == "latest":
+        chosen = votes.drop_duplicates("sha256", keep="last")
+    else:
+        rest = votes
+        picked = []
+        if rule == "reviewer":
+            if not reviewer:
+                raise ValueError("rule='reviewer' needs reviewer=")
+            own = votes[votes["annotator"] == reviewer].drop_duplicates("sha256", keep="last")
+            picked.append(own)
+            rest = votes[~votes["sha256"].isin(own["sha256"])]
+        tally = (
+            rest.groupby(["sha256", "label"], sort=False)["id"]
+            .agg(["size", "max"])
+            .reset_index()
+            .sort_values(["size", "max"], ascending=False, kind="stable")
+            .drop_duplicates("sha256")
+        )
+        picked.append(rest[rest["id"].isin(tally["max"])])
+        chosen = pd.concat(picked, ignore_index=True)
+    return chosen.sort_values("id", kind="stable").reset_index(drop=True)
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:
