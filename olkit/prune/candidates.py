@@ -49,13 +49,16 @@ class CandidateGrid:
     depths : tuple of int or None
         Cut depths (blocks kept); None = the whole model. The original never cut.
     methods : tuple of str
-        Mask scoring methods: "threshold", "original".
+        Mask scoring methods: "threshold", "contrast", "original" (see :func:`olkit.prune.score.layer_scores`).
     controls : tuple of str
         "l1" and/or "random", made at the sizes of the first method's candidates (depth None and every depth).
     target_class, background_class
         See :func:`score_filters`.
     seed : int
         For the random control.
+    min_filters : int
+        Every pruned layer keeps at least this many filters (:func:`olkit.prune.score.score_filters`); 1 is the
+        original's rule alone.
     """
 
     leave_factors: tuple[float, ...] = (0.05, 0.1, 0.15, 0.21, 0.3, 0.5, 0.75, 1.0)
@@ -65,6 +68,7 @@ class CandidateGrid:
     target_class: int | tuple[int, ...] = 1
     background_class: int | tuple[int, ...] | None = None
     seed: int = 0
+    min_filters: int = 1
 
 
 def _candidate_id(method: str, f: float, depth: int | None) -> str:
@@ -149,7 +153,8 @@ def build_candidates(
         model.to_json(),
         masks.images,
         masks.masks,
-        [grid.target_class, grid.background_class, grid.seed],
+        [grid.target_class, grid.background_class, grid.seed]
+        + ([grid.min_filters] if grid.min_filters != 1 else []),
         *([background.images, background.masks] if background is not None else []),
     )
     full_path = out / "full.keras"
@@ -202,6 +207,7 @@ def build_candidates(
                             background_class=grid.background_class,
                             background=background,
                             preprocess=preprocess,
+                            min_filters=grid.min_filters,
                             _probe=probe,
                         )
                     if kind == "l1":

@@ -1,4 +1,4 @@
-"""Mask-guided filter scores (the original's uint8-cast IoU, or per-filter thresholds) and the kept filters."""
+"""Mask-guided filter scores (the original's uint8-cast IoU, per-filter thresholds, or contrast) and the kept filters."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from olkit.prune.surgery import zeroed_weights
 from olkit.types import FTL_CLASSES as FTL_CLASSES  # the one definition; re-exported for old imports
 from olkit.types import PathLike
 
-ScoreMethod: TypeAlias = Literal["original", "threshold"]
+ScoreMethod: TypeAlias = Literal["original", "threshold", "contrast"]
 """How activation maps are binarised before the IoU with the mask (see the module docstring)."""
 
 
@@ -54,13 +54,41 @@ def _area_masks(masks: npt.NDArray[np.bool_], size: tuple[int, int]) -> npt.NDAr
     return out
 
 
+def contrast_scores(
+    maps: npt.NDArray[np.floating[Any]], masks: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """Every filter's standardised contrast: (mean inside the mask - mean outside) / its standard deviation.
+
+    The masks are area-reduced to the map (a cell's weight is the fraction of it the defect covers), the means and
+    the standard deviation are taken over every cell of every scoring image. A filter that fires more on the
+    defect than on the surface around it scores above 0, whatever the scale of its activations; a filter that never
+    varies (dead after a ReLU) scores ``-inf`` and is kept last.
+    """
+    n, h, w, f = maps.shape
+    if len(masks) != n:
+        raise ValueError(f"{n} activation maps but {len(masks)} masks")
+    cover = np.empty((n, h, w), dtype=np.float64)
+    for i, m in enumerate(masks):
+        cover[i] = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    flat = maps.reshape(-1, f).astype(np.float64)
+    inside = cover.reshape(-1)
+    if inside.sum() <= 0:
+        return np.zeros(f, dtype=np.float64)
+    outside = 1.0 - inside
+    mu_in = inside @ flat / inside.sum()
+    mu_out = outside @ flat / max(float(outside.sum()), 1e-12)
+    sd = flat.std(axis=0)
+    live = sd > 1e-12
+    return np.where(live, (mu_in - mu_out) / np.where(live, sd, 1.0), -np.inf)
+
+
 def layer_scores(
     maps: npt.NDArray[np.floating[Any]],
     masks: npt.NDArray[np.bool_],
     *,
     method: ScoreMethod = "threshold",
 ) -> npt.NDArray[np.float64]:
-    """Mean IoU over images of every filter's binarised map with the mask.
+    """Every filter's score against the mask: mean IoU of its binarised maps, or its contrast.
 
     Parameters
     ----------
@@ -68,9 +96,10 @@ def layer_scores(
         Activation maps of one conv unit on the scoring images.
     masks : bool array ``(n, H, W)``
         Where the scored class is, at image resolution.
-    method : {"threshold", "original"}
+    method : {"threshold", "original", "contrast"}
         ``"original"``: uint8 cast, bilinear mask resize, the original's bitwise IoU.
         ``"threshold"``: per-filter quantile threshold at the masks' coverage, area-reduced masks.
+        ``"contrast"``: no binarisation, :func:`contrast_scores`.
 
     Returns
     -------
@@ -86,8 +115,10 @@ def layer_scores(
             for j in range(f):
                 scores[j] += iou_original(maps[i, :, :, j], seg)
         return scores / max(n, 1)
+    if method == "contrast":
+        return contrast_scores(maps, masks)
     if method != "threshold":
-        raise ValueError(f"unknown scoring method {method!r}; use 'threshold' or 'original'")
+        raise ValueError(f"unknown scoring method {method!r}; use 'threshold', 'contrast' or 'original'")
     small = _area_masks(masks, (h, w))
     coverage = float(small.mean())
     if coverage <= 0:
@@ -103,20 +134,24 @@ def layer_scores(
     return iou.mean(axis=0)
 
 
-def leave_count(filters: int, leave_factor: float) -> int:
-    """The original's ``k = round((F - 1) * f)`` (Python's round), at least 1 so that a layer never vanishes."""
-    return max(1, min(filters, round((filters - 1) * leave_factor)))
+def leave_count(filters: int, leave_factor: float, *, min_filters: int = 1) -> int:
+    """The original's ``k = round((F - 1) * f)`` (Python's round), at least ``min_filters`` (and at least 1, so that a
+    layer never vanishes; never more than ``filters``)."""
+    return min(filters, max(1, min_filters, round((filters - 1) * leave_factor)))
 
 
-def top_filters(scores: Sequence[float] | npt.NDArray[Any], leave_factor: float) -> npt.NDArray[np.int64]:
+def top_filters(
+    scores: Sequence[float] | npt.NDArray[Any], leave_factor: float, *, min_filters: int = 1
+) -> npt.NDArray[np.int64]:
     """The original's ``above_average_filters``: sort by (score, index), take the ``k`` last, return sorted.
 
-    Ties are broken as the original breaks them: the higher index wins.
+    Ties are broken as the original breaks them: the higher index wins. ``k`` is :func:`leave_count`'s.
     """
     values = [float(s) for s in scores]
     order = [i for _, i in sorted(zip(values, range(len(values))))]
     order.reverse()
-    return np.array(sorted(order[: leave_count(len(values), leave_factor)]), dtype=np.int64)
+    k = leave_count(len(values), leave_factor, min_filters=min_filters)
+    return np.array(sorted(order[:k]), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -253,6 +288,7 @@ def score_filters(
     background_class: int | Sequence[int] | None = None,
     background: MaskSet | None = None,
     preprocess: Callable[[Any], Any] | None = None,
+    min_filters: int = 1,
     progress: bool = False,
     _probe: UnitProbe | None = None,
 ) -> KeptFilters:
@@ -281,6 +317,10 @@ def score_filters(
         Separate background images (the original's ``Images/Background``).
     preprocess : callable, optional
         Applied to the float images before the model (when the model has no preprocessing layers).
+    min_filters : int
+        Every layer keeps at least this many filters (1: the original's rule alone). At small ``f`` the original's
+        rule leaves the first layers of VGG16 3 of their 64 filters: every later layer then sees the image through
+        three channels, whichever they are.
     progress : bool
         Show a tqdm bar over the layers.
     """
@@ -301,10 +341,11 @@ def score_filters(
         probe.apply(keep)
         maps = probe.maps(unit.name, x)
         s = layer_scores(maps, target, method=method)
-        kept = top_filters(s, leave_factor)
+        kept = top_filters(s, leave_factor, min_filters=min_filters)
         if bg_masks is not None and bg_x is not None:
             bg_maps = maps if bg_x is x else probe.maps(unit.name, bg_x)
-            kept = np.union1d(kept, top_filters(layer_scores(bg_maps, bg_masks, method=method), leave_factor))
+            bg_s = layer_scores(bg_maps, bg_masks, method=method)
+            kept = np.union1d(kept, top_filters(bg_s, leave_factor, min_filters=min_filters))
         keep[unit.name] = kept.astype(np.int64)
         scores[unit.name] = s
     probe.reset()

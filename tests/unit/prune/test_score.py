@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from olkit.prune.score import (
+    contrast_scores,
     iou_original,
     l1_selection,
     layer_scores,
@@ -26,6 +27,24 @@ def test_top_filters_is_the_originals_rule() -> None:
     assert top_filters([0.9, 0.1, 0.5, 0.7, 0.2], 0.5).tolist() == [0, 3]
     assert leave_count(64, 0.21) == round(63 * 0.21)
     assert leave_count(8, 0.01) == 1  # never an empty layer
+    assert leave_count(64, 0.05, min_filters=16) == 16 and leave_count(8, 0.05, min_filters=16) == 8
+    assert leave_count(64, 0.5, min_filters=16) == round(63 * 0.5)  # the floor only lifts small layers
+    assert top_filters([0.9, 0.1, 0.5, 0.7, 0.2], 0.01, min_filters=3).tolist() == [0, 2, 3]
+
+
+def test_contrast_is_scale_free_and_ranks_the_filter_that_fires_inside_the_mask() -> None:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((3, 8, 8), bool)
+    masks[:, 2:4, 2:4] = True
+    maps = rng.uniform(0, 1, (3, 8, 8, 3))
+    maps[..., 1] += 2.0 * masks  # fires on the defect
+    maps[..., 2] = 0.0  # dead
+    s = contrast_scores(maps, masks)
+    assert int(np.argmax(s)) == 1 and s[1] > 1.0 and np.isneginf(s[2])
+    scaled = maps.copy()
+    scaled[..., 1] *= 1000.0
+    np.testing.assert_allclose(contrast_scores(scaled, masks)[:2], s[:2])
+    np.testing.assert_allclose(layer_scores(maps, masks, method="contrast"), s)
 
 
 def test_original_iou_uses_uint8_cast_and_bitwise_ops() -> None:
@@ -36,7 +55,7 @@ def test_original_iou_uses_uint8_cast_and_bitwise_ops() -> None:
     assert iou_original(np.zeros((2, 2)), np.zeros((2, 2), np.uint8)) == 0.0
 
 
-@pytest.mark.parametrize("method", ["threshold", "original"])
+@pytest.mark.parametrize("method", ["threshold", "original", "contrast"])
 def test_scoring_picks_the_filter_that_responds_to_the_mask(method: str) -> None:
     sel = score_filters(handmade_model(), crack_case(), leave_factor=0.34, method=method)
     assert sel.keep["c"].tolist() == [2]
@@ -61,6 +80,11 @@ def test_greedy_scoring_sees_earlier_layers_pruned() -> None:
     np.testing.assert_allclose(
         sel.scores["c2"], layer_scores(np.asarray(maps), masks.class_masks(1)), atol=1e-9
     )
+
+
+def test_min_filters_keeps_a_floor_in_every_layer() -> None:
+    sel = score_filters(tiny_model(head=False), crack_case(), leave_factor=0.01, min_filters=3)
+    assert [len(sel.keep[n]) for n in ("c1", "c2", "c3")] == [3, 3, 3]
 
 
 def test_controls_have_the_same_sizes() -> None:
