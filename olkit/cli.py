@@ -100,6 +100,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from olkit.deploy.bundle import export_run
+
+    try:
+        out, held_out = export_run(
+            args.run,
+            out_dir=args.out,
+            runtimes=args.runtimes,
+            n_eval=args.n_eval,
+            classifier=args.classifier,
+            seed=args.seed,
+            measure=args.measure,
+        )
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"olkit export: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"exported {', '.join(out.info.files)} to {out.folder} (deploy.json, model_card.json, model_card.md)"
+    )
+    print(out.agreement.to_string(index=False))
+    print(held_out.summary())
+    return 0
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -230,6 +254,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     predict.set_defaults(func=_cmd_predict)
+
+    export = sub.add_parser(
+        "export",
+        help="export a run's chosen pruned model with its classifier (LiteRT, ONNX, model card)",
+        description="Fold RUN/prune/chosen.keras and the pruning evaluation's classifier (fitted again on the same "
+        "images with the notebook's n_eval and seed) into one model, export it, check every export against the "
+        "two-part pipeline, write the model card and classify the held-out images.",
+    )
+    export.add_argument("run", help="the run folder (with prune/chosen.keras)")
+    export.add_argument("--out", default=None, help="export folder (default RUN/prune/export)")
+    export.add_argument("--runtimes", default="litert,onnx", help="exports beside model.keras: litert, onnx")
+    export.add_argument("--n-eval", type=int, default=600, help="the pruning notebook's n_eval")
+    export.add_argument("--classifier", choices=("logreg", "mlp"), default="logreg", help="the head to fold")
+    export.add_argument("--seed", type=int, default=0, help="the pruning notebook's seed")
+    export.add_argument("--measure", action="store_true", help="time every export into the model card")
+    export.set_defaults(func=_cmd_export)
 
     embed = sub.add_parser(
         "embed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,10 @@ from olkit.deploy.fold import DeployModel
 from olkit.deploy.runtime import open_session, time_runtimes
 from olkit.types import PathLike
 
-__all__ = ["Bundle", "bundle", "run_exports"]
+if TYPE_CHECKING:
+    from olkit.deploy.predict import PredictResult
+
+__all__ = ["Bundle", "bundle", "export_run", "run_exports"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,93 @@ def bundle(
     write_card(card, info.folder)
     table = pd.DataFrame([{"export": k, **v} for k, v in agree.items()])
     return Bundle(info=info, card=card, agreement=table, latency=latency)
+
+
+def export_run(
+    run: PathLike,
+    *,
+    out_dir: PathLike | None = None,
+    runtimes: str | Sequence[str] = "litert,onnx",
+    n_eval: int = 600,
+    classifier: Literal["logreg", "mlp"] = "logreg",
+    seed: int = 0,
+    measure: bool = False,
+    progress: bool = True,
+) -> tuple[Bundle, PredictResult]:
+    """Export a run's pruning result as the pruning notebook does: ``prune/chosen.keras`` and its classifier.
+
+    The evaluation sample is drawn again from the data the run pruned for (``metrics.json``'s
+    ``prune.data_root``; its ``data_train`` images) with the notebook's ``n_eval`` and ``seed``
+    (:func:`olkit.prune.candidates.evaluation_sample`: the same images, the same grouped split), the classifier is
+    fitted on its train part as the evaluation fitted it (:func:`olkit.deploy.fold.from_prune`), folded and
+    exported with :func:`bundle` (checked against the two-part pipeline on the test part, int8 calibrated on the
+    train part, the model card beside it), and the held-out images are classified with the export
+    (``predictions_heldout.csv`` in the export folder).
+
+    Parameters
+    ----------
+    run
+        The run folder (``olkit run``'s, or one that notebook 3 wrote).
+    out_dir
+        The export folder (default ``<run>/prune/export``).
+    runtimes
+        Exports beside ``model.keras`` (:func:`olkit.deploy.export.formats_for`: ``"litert,onnx"``).
+    n_eval, classifier, seed
+        The pruning notebook's ``n_eval``, first of its ``classifiers`` and ``seed``.
+    measure
+        Time every export into the card (:func:`bundle`).
+    progress
+        Show the predict progress bar.
+
+    Raises
+    ------
+    FileNotFoundError
+        The run has no ``prune/chosen.keras`` or no pruning data root.
+    """
+    import keras
+
+    from olkit.data.prepare import manifest_file, run_manifest
+    from olkit.deploy.export import formats_for
+    from olkit.deploy.fold import from_prune, pipeline_proba
+    from olkit.deploy.predict import predict_files
+    from olkit.paths import RunFolder
+    from olkit.prune.candidates import evaluation_sample
+
+    folder = RunFolder(Path(run).expanduser().resolve())
+    if not folder.chosen.is_file():
+        raise FileNotFoundError(
+            f"{folder.chosen}: no chosen model in this run (run the pruning notebook first)"
+        )
+    root = folder.read_metrics().get("prune", {}).get("data_root") or folder.read_metrics().get(
+        "data", {}
+    ).get("root")
+    if not root:
+        raise FileNotFoundError(
+            f"{folder.metrics}: no pruning data root recorded (run the pruning notebook first)"
+        )
+    manifest = run_manifest(folder, root).query("split == 'data_train'")
+    base = keras.models.load_model(folder.chosen, safe_mode=True, compile=False)
+    size = int(base.inputs[0].shape[1])
+    ev = evaluation_sample(manifest, n_eval=n_eval, size=size, seed=seed)
+    deployed, head = from_prune(
+        folder.chosen, ev.images, ev.labels, train=ev.train, classifier=classifier, seed=seed
+    )
+    out = bundle(
+        deployed,
+        out_dir if out_dir is not None else folder.prune / "export",
+        eval_images=ev.images[ev.test],
+        eval_labels=list(ev.labels[ev.test]),
+        reference=pipeline_proba(base, head, ev.images[ev.test]),
+        formats=formats_for(runtimes),
+        calibration=ev.images[ev.train],
+        manifest=manifest_file(folder, root),
+        data_note=ev.summary(),
+        measure=measure,
+    )
+    held_out = predict_files(
+        out.folder,
+        [ev.paths[i] for i in ev.test],
+        out.folder / "predictions_heldout.csv",
+        progress=progress,
+    )
+    return out, held_out

@@ -1,9 +1,10 @@
 """One deployable model: a conv base and its scikit-learn classifier folded into a single Keras model.
 
 olkit's two-part pipeline is a Keras conv base (features) and a scikit-learn classifier on top
-(:mod:`olkit.classify`: ``StandardScaler`` + the grid-searched ``LogisticRegression`` of the pruning evaluation, or
-``StandardScaler`` + ``MLPClassifier`` of the online session). :func:`fold_classifier` rewrites the classifier as
-Keras layers after the base: the scaler becomes two ``Normalization`` layers (the mean subtracted in
+(:mod:`olkit.classify`: ``VarianceThreshold`` + ``StandardScaler`` + the grid-searched ``LogisticRegression`` of the
+pruning evaluation, or ``StandardScaler`` + ``MLPClassifier`` of the online session). :func:`fold_classifier` rewrites
+the classifier as Keras layers after the base: a feature selector (the variance floor) becomes zero rows of the first
+``Dense`` layer, the scaler two ``Normalization`` layers (the mean subtracted in
 two float32 parts, then divided by the scale; kept apart from the first Dense layer: folding it into the weights
 would subtract large, nearly equal float32 numbers where a feature barely varies), every weight matrix a ``Dense`` layer with the same activation, and the
 output a softmax over the classes (a binary logistic output ``σ(z)`` is ``softmax([0, z])``, so two columns in
@@ -43,6 +44,10 @@ __all__ = [
 
 Pooling = Literal["flatten", "avg", "max"]
 _ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SELECTORS = frozenset(
+    {"VarianceFloor", "VarianceThreshold", "SelectKBest", "SelectPercentile", "SelectFromModel"}
+)
+"""scikit-learn feature selectors folded as zero rows of the first Dense layer (their ``get_support``)."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +110,24 @@ def _unwrap(classifier: Any) -> list[tuple[str, Any]]:
     return list(steps) if steps is not None else [(type(est).__name__.lower(), est)]
 
 
+def _n_features_in(steps: list[tuple[str, Any]]) -> int:
+    """The feature count the first step of a fitted classifier was fitted on."""
+    first = steps[0][1]
+    n = getattr(first, "n_features_in_", None)
+    if n is None:
+        n = first.coefs_[0].shape[0] if hasattr(first, "coefs_") else np.asarray(first.coef_).shape[1]
+    return int(n)
+
+
 def _describe(steps: list[tuple[str, Any]]) -> str:
     parts = []
     for _, est in steps:
         name = type(est).__name__
-        if name == "LogisticRegression":
+        if name in ("VarianceThreshold", "VarianceFloor"):
+            kept = int(np.sum(est.get_support()))
+            floor = f"rel. std {est.rel_std:g}" if name == "VarianceFloor" else f"{est.threshold:g}"
+            parts.append(f"{name}({floor}: {kept} of {est.n_features_in_} features)")
+        elif name == "LogisticRegression":
             parts.append(f"LogisticRegression(C={est.C:g})")
         elif name == "MLPClassifier":
             parts.append(f"MLPClassifier({tuple(est.hidden_layer_sizes)}, {est.activation})")
@@ -124,8 +142,10 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
     Parameters
     ----------
     classifier
-        A fitted ``Pipeline`` of ``StandardScaler`` steps and a final ``LogisticRegression`` or ``MLPClassifier``
-        (binary or multi-class), or a ``GridSearchCV`` over one (its ``best_estimator_``), or the bare estimator.
+        A fitted ``Pipeline`` of feature selectors (``VarianceThreshold``, ``SelectKBest``...: the dropped columns
+        get zero rows in the first ``Dense`` layer), ``StandardScaler`` steps and a final ``LogisticRegression``
+        or ``MLPClassifier`` (binary or multi-class), or a ``GridSearchCV`` over one (its ``best_estimator_``),
+        or the bare estimator.
     prefix
         Layer name prefix.
 
@@ -148,16 +168,28 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
     steps = _unwrap(classifier)
     *pre, (_, final) = steps
     layers: list[Any] = []
+    n_in = _n_features_in(steps)
+    cols = np.arange(n_in)  # the input columns the current step sees (a selector drops some)
     inv_scale: np.ndarray | None = None
+    scalers = [i for i, (_, est) in enumerate(pre) if type(est).__name__ == "StandardScaler"]
     for i, (name, est) in enumerate(pre):
+        if hasattr(est, "get_support") and type(est).__name__ in _SELECTORS:
+            # (a VarianceFloor that keeps nothing passes one column of zeros on: with no kept column, the
+            # scaler's and the first layer's one entry for it broadcast to nothing, and 0 contributes 0)
+            cols = cols[np.asarray(est.get_support(indices=True), np.int64)]
+            continue
         if type(est).__name__ != "StandardScaler":
             raise ModelMismatchError(
-                f"cannot fold pipeline step {name!r} ({type(est).__name__}); olkit folds StandardScaler steps "
-                "and a final LogisticRegression or MLPClassifier"
+                f"cannot fold pipeline step {name!r} ({type(est).__name__}); olkit folds feature selectors "
+                f"({', '.join(sorted(_SELECTORS))}), StandardScaler steps and a final LogisticRegression or "
+                "MLPClassifier"
             )
-        mean = np.asarray(est.mean_ if est.with_mean else np.zeros(est.n_features_in_), np.float64)
-        scale = np.asarray(est.scale_ if est.with_std else np.ones(est.n_features_in_), np.float64)
-        if i < len(pre) - 1:  # an inner scaler (rare): one Normalization layer
+        k = len(cols)
+        mean = np.zeros(n_in, np.float64)  # dropped columns: centred by 0, scaled by 1 (their weights are 0)
+        scale = np.ones(n_in, np.float64)
+        mean[cols] = np.asarray(est.mean_ if est.with_mean else np.zeros(k), np.float64)
+        scale[cols] = np.asarray(est.scale_ if est.with_std else np.ones(k), np.float64)
+        if i != scalers[-1]:  # an inner scaler (rare): one Normalization layer
             layers.append(
                 keras.layers.Normalization(
                     axis=-1,
@@ -197,9 +229,12 @@ def head_layers(classifier: Any, *, prefix: str = "head") -> tuple[list[Any], tu
         raise ModelMismatchError(
             f"cannot fold a {kind}; olkit folds LogisticRegression and MLPClassifier (in a Pipeline or GridSearchCV)"
         )
-    if inv_scale is not None:
-        w0, b0, a0 = mats[0]
-        mats[0] = (w0 * inv_scale[:, None], b0, a0)
+    # the first weight matrix over every input column: the rows of the kept columns (divided by the scale),
+    # zero rows for the columns a selector dropped (x * 0 is exactly 0: the selection, without a gather op)
+    w0, b0, a0 = mats[0]
+    full = np.zeros((n_in, w0.shape[1]), np.float64)
+    full[cols] = w0
+    mats[0] = (full * (inv_scale[:, None] if inv_scale is not None else 1.0), b0, a0)
     for j, (w, b, act) in enumerate(mats):
         if act == "out" and w.shape[1] == 1 and len(classes) == 2:
             # σ(z) = softmax([0, z])[1]: two columns, the classes' order, one softmax for every head

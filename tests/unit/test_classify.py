@@ -137,3 +137,40 @@ def test_original_warm_start_is_reproduced_and_its_fix_forgets() -> None:
     assert list(ones.classes_) == ["0", "1"] and np.mean(ones.predict(x) == "1") > 0.5
     with pytest.raises(ModelMismatchError, match="refit"):
         continue_fit(base, xn[:2], ["7", "1"])
+
+
+def test_logreg_drops_features_below_the_variance_floor(tmp_path) -> None:
+    """make_logreg's VarianceThreshold drops the features a pruned conv base leaves constant up to float32 rounding
+    (the scaler would divide by that std); the informative ones stay, and the fitted pipeline loads back."""
+    from olkit.classify import LR_MIN_STD
+
+    x, y = blobs(40, [-1.5, 1.5], seed=6, dim=6)
+    rng = np.random.default_rng(0)
+    flat = (0.5 + rng.normal(0, 1e-7, (len(x), 3))).astype(np.float32)  # 0.5 up to a few roundings
+    xs = np.hstack([x, flat])
+    clf = make_logreg(seed=0).fit(xs, y)
+    pipe = clf.best_estimator_
+    vt = pipe.steps[0][1]
+    rms = float(np.sqrt(np.mean(xs.astype(np.float64) ** 2)))
+    assert type(vt).__name__ == "VarianceFloor" and vt.threshold_ == pytest.approx((LR_MIN_STD * rms) ** 2)
+    assert vt.get_support().tolist() == [True] * 6 + [False] * 3
+    assert pipe.named_steps["standardscaler"].scale_.min() > 0.1
+    assert np.mean(clf.predict(xs) == np.asarray(y)) > 0.9
+    # without the floor the scaler keeps them, at a std of float32 rounding
+    loose = make_logreg(seed=0, min_std=0.0).fit(xs, y).best_estimator_
+    assert loose.named_steps["standardscaler"].scale_.min() < 1e-5
+    back = load_classifier(save_classifier(pipe, tmp_path / "logreg.skops"))  # every type on the allow-list
+    assert np.allclose(back.predict_proba(xs), pipe.predict_proba(xs))
+
+
+def test_variance_floor_that_keeps_nothing_leaves_the_priors() -> None:
+    """A dead conv base (every feature constant up to rounding) gives one column of zeros: the logistic regression
+    learns the class priors instead of stopping the evaluation."""
+    rng = np.random.default_rng(1)
+    x = (0.7 + rng.normal(0, 1e-7, (40, 5))).astype(np.float32)
+    y = ["0"] * 30 + ["1"] * 10
+    clf = make_logreg(seed=0).fit(x, y)
+    assert clf.best_estimator_.steps[0][1].get_support().sum() == 0
+    p = clf.predict_proba(x)
+    assert np.allclose(p, p[0]) and (clf.predict(x) == "0").all()
+    assert abs(p[0, 1] - 0.25) < 0.05

@@ -179,7 +179,8 @@ def test_model_card_fields(exported) -> None:
     assert card["params"] > 0 and card["gflop"] > 0
     assert card["preprocessing"]["size"] == [SIZE, SIZE]
     assert "acc_delta" in card["exports"]["litert-int8"]
-    assert card["source"]["fragile_features"] == [0, 512]  # well-conditioned: no warning
+    fragile, kept = card["source"]["fragile_features"]
+    assert fragile == 0 and 0 < kept <= 512  # well-conditioned after the variance floor: no warning
     assert "Warning" not in (folder / "model_card.md").read_text()
     md = (folder / "model_card.md").read_text()
     assert "# Model card" in md and "model_int8.tflite" in md and card["data"]["manifest"]["sha256"] in md
@@ -285,7 +286,10 @@ def test_deploy_json_round_trip(exported) -> None:
     out, _, _ = exported
     info = read_deploy_info(out.info.path("onnx"))
     assert info.classes == ("0", "1") and info.preprocessing.size == (SIZE, SIZE)
-    assert info.doc["head"].startswith("StandardScaler")
+    assert (
+        info.doc["head"].startswith("VarianceFloor")
+        and "StandardScaler + LogisticRegression" in info.doc["head"]
+    )
 
 
 def test_online_session_model_is_the_one_deployed(tmp_path) -> None:
@@ -334,3 +338,117 @@ def test_choose_reads_the_latency_of_the_deployment_runtime(tmp_path) -> None:
         assert (timed["ms_b1"] > 0).all() and (timed["ms_b1"] != 1.0).all()  # re-timed there
     fig = decide.pareto_plot(timed, chosen=row, time_col="ms_b1")
     assert "litert" in fig.axes[0].get_xlabel()
+
+
+def _fragile_base(seed: int = 0):
+    """A conv base five of whose eight filters barely respond (kernel x 1e-6, bias 0.5): their features are 0.5
+    up to a few float32 roundings, as in a heavily pruned model."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Rescaling(1 / 255.0),
+            keras.layers.Conv2D(8, 3, padding="same"),
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(4),
+        ],
+        name="fragile_base",
+    )
+    conv = model.layers[1]
+    k, b = conv.get_weights()
+    k[..., :5] *= 1e-6
+    b[:5] = 0.5
+    conv.set_weights([k, b])
+    return model
+
+
+def test_variance_floor_makes_a_near_constant_base_deployable(data, tmp_path) -> None:
+    """The pruning evaluation's classifier drops the near-constant features (``make_logreg``'s variance floor), the
+    fold drops them too, and every float32 export then gives the pipeline's classes and probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from olkit.deploy.fold import fragile_features
+
+    images, labels, train, test = data
+    base = _fragile_base()
+    feats = extract_features(base, images)
+    near_constant = feats[train].std(axis=0) < 1e-4
+    assert near_constant.sum() == 5 * 64  # five filters x 8 x 8 positions
+    # without the floor the scaler divides by a std at float32 rounding
+    plain = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
+        feats[train], labels[train]
+    )
+    assert fragile_features(plain)[0] > 0
+    dep, clf = from_prune(base, images, labels, train=train)
+    vt = clf.best_estimator_.steps[0][1]
+    assert type(vt).__name__ == "VarianceFloor"
+    assert (vt.get_support() == ~near_constant).all()
+    assert fragile_features(clf) == (0, int((~near_constant).sum()))
+    assert "VarianceFloor" in dep.head and f"{(~near_constant).sum()} of 512" in dep.head
+    ref = pipeline_proba(base, clf, images[test])
+    out = bundle(
+        dep,
+        tmp_path / "export",
+        eval_images=images[test],
+        eval_labels=labels[test],
+        reference=ref,
+        formats=("keras", "litert", "onnx"),
+    )
+    agree = out.agreement.set_index("export")
+    for fmt in ("keras", "litert", "onnx"):
+        assert agree.loc[fmt, "max_abs_diff"] < 1e-4, fmt
+        assert agree.loc[fmt, "same_class"] == 1.0, fmt
+
+
+def test_selector_before_an_mlp_folds(data) -> None:
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    images, labels, train, test = data
+    base = _fragile_base()
+    feats = extract_features(base, images)
+    clf = make_pipeline(
+        VarianceThreshold(1e-8), StandardScaler(), MLPClassifier((16,), max_iter=200, random_state=0)
+    ).fit(feats[train], labels[train])
+    dep = fold_classifier(base, clf)
+    assert np.abs(dep.predict_proba(images[test]) - clf.predict_proba(feats[test])).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_the_model_the_expert_just_retrained_is_the_one_exported(tmp_path) -> None:
+    """An online round with the expert's labels (the conv base fine-tuned, the classifier refitted), the session
+    reopened from its run folder, folded and exported: every float32 export gives the session's holdout classes
+    and probabilities."""
+    from olkit.online.session import OnlineSession, make_tiny_session
+
+    session = make_tiny_session(tmp_path, n_train=40, n_new=24, seed=0)
+    before = session.backbone.fingerprint
+    picked = session.select(strategy="entropy", budget=6)
+    session.retrain(session.simulated_labels(picked["sha256"]), finetune=True, new_weight=5.0, controls=False)
+    again = OnlineSession.open(session.run.root, progress=False)
+    assert again.round == 1 and again.backbone.fingerprint != before
+    dep = from_session(again)
+    assert dep.source["round"] == 1 and dep.source["backbone_fingerprint"] == again.backbone.fingerprint
+    assert "MLPClassifier" in dep.head
+    pred = again.predictions("holdout")
+    ref = pred[[f"p_{c}" for c in again.classes]].to_numpy()
+    x = again.backbone.prepare(list(pred["path"]))
+    out = bundle(
+        dep,
+        tmp_path / "export",
+        eval_images=x,
+        eval_labels=list(pred["label"]),
+        reference=ref,
+        calibration=x,
+    )
+    agree = out.agreement.set_index("export")
+    for fmt in ("keras", "litert", "onnx"):
+        assert agree.loc[fmt, "max_abs_diff"] < 1e-4, fmt
+        assert agree.loc[fmt, "same_class"] == 1.0, fmt
+    assert np.isfinite(agree.loc["litert-int8", "acc_delta"])
