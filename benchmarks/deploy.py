@@ -162,6 +162,8 @@ def run() -> dict[str, Any]:
         agree = b.agreement.set_index("export")
         accs[key] = {
             "pipeline_acc": round(float(np.mean(np.asarray(dep.classes)[ref.argmax(1)] == labels[test])), 4),
+            "head": dep.head,  # the variance floor's kept features among them
+            "fragile_features": dep.source["fragile_features"],
             "agreement": {
                 fmt: {
                     "max_abs_diff": float(r["max_abs_diff"]),
