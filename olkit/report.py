@@ -313,6 +313,24 @@ class RunSummary:
         return "\n".join(parts)
 
 
+def expert_answers_text(run: RunFolder) -> str:
+    """How the expert answered the model's proposals in the run's label store (accepted, changed, unsure and how
+    often the model was overruled: :meth:`olkit.online.labels.LabelStore.answer_counts`); ``""`` when none."""
+    if not run.labels_db.is_file():
+        return ""
+    from olkit.online.labels import LabelStore
+
+    with LabelStore(run.labels_db) as store:
+        c = store.answer_counts()
+    if not any(c[k] for k in ("accepted", "changed", "unsure")):
+        return ""
+    overruled = "" if c["overruled"] is None else f" (the expert overruled the model on {c['overruled']:.0%})"
+    return (
+        f"expert's answers: {c['accepted']} predictions accepted, {c['changed']} changed{overruled}, "
+        f"{c['unsure']} unsure (left out of training)"
+    )
+
+
 def summarize(run: RunFolder | PathLike) -> RunSummary:
     """Read a run folder's ``metrics.json`` and ``run.json`` into a :class:`RunSummary`."""
     run = _as_run(run)
@@ -348,6 +366,9 @@ def summarize(run: RunFolder | PathLike) -> RunSummary:
     elif skipped["prune_real"]:
         notes.append(f"pruning for {names['online_real']}: skipped ({skipped['prune_real']})")
     notes.extend(f"{names['online']}: {n}" for n in data.get("notes", []))
+    answered = expert_answers_text(run)
+    if answered:
+        notes.append(answered)
     described = ""
     if data.get("name"):
         sha = str(data.get("manifest_sha256", ""))[:16]

@@ -440,6 +440,7 @@ class RelabelGrid:
         except Exception:  # a session without a train split still gets its grid, without examples
             examples = {}
         self.class_buttons: dict[ClassName, W.Button] = {}
+        self.example_paths: dict[ClassName, list[str]] = {c: list(examples.get(c, [])) for c in self.classes}
         groups: list[W.Widget] = []
         hint_px = max(24, self.thumb_px // 3)
         for cls in self.classes:
@@ -455,8 +456,8 @@ class RelabelGrid:
                 W.Image(
                     value=self._thumb(path)[0],
                     format="jpeg",
+                    # no tooltip: ipywidgets 8.1's Image view fails to render with one in JupyterLab 4
                     layout=W.Layout(width=f"{hint_px}px", height=f"{hint_px}px", object_fit="cover"),
-                    tooltip=Path(path).name,
                 )
                 for path in examples.get(cls, [])
             ]

@@ -451,8 +451,9 @@ class MaskLabelerWidget:
     Notes
     -----
     Callbacks take an optional, ignored sender, so tests and scripts call them directly
-    (``w.threshold.value = 90; w.erase(); w.assign(); w.save()``). Key presses (ipyevents) go to
-    :meth:`MaskLabeler.handle_key`: ``=``/``-``/``]``/``[`` move the threshold, digits pick the class.
+    (``w.threshold.value = 90; w.erase(); w.assign(); w.save()``). Key presses over the image (ipyevents) go to
+    :meth:`MaskLabeler.handle_key`: ``=``/``-``/``]``/``[`` move the threshold, digits assign the current contour
+    to that class.
     """
 
     def __init__(
@@ -512,10 +513,13 @@ class MaskLabelerWidget:
                 w.HBox([self.save_button, self.status]),
             ]
         )
-        try:  # keyboard like the original; optional
+        self.widget.add_class("olkit-mask-labeler")
+        try:  # keyboard like the original, while the mouse is over the image; optional
             from ipyevents import Event
 
-            self._events = Event(source=self.widget, watched_events=["keydown"])
+            # prevent_default: JupyterLab's and Notebook 7's command-mode shortcuts (digits make headings) act on
+            # keydown and would take the keys; only the image listens, so the text box still takes typing
+            self._events = Event(source=self.view, watched_events=["keydown"], prevent_default_action=True)
             self._events.on_dom_event(self.on_key)
         except ImportError:  # pragma: no cover - ipyevents is a dependency, but the widget works without it
             self._events = None

@@ -82,7 +82,8 @@ def test_tiles_show_prediction_probability_and_no_truth(
         hints = [c for c in group.children if c.__class__.__name__ == "Image"]
         assert 1 <= len(hints) <= 3 and group.children[0] is grid.class_buttons[cls]
         of_class = train[train["label"] == cls].sort_values(f"p_{cls}", ascending=False)
-        assert [h.tooltip for h in hints] == [Path(p).name for p in of_class["path"][: len(hints)]]
+        assert grid.example_paths[cls] == list(of_class["path"][: len(hints)])
+        assert [h.value for h in hints] == [grid._thumb(p)[0] for p in grid.example_paths[cls]]
     named = _grid(session, store, selection, class_names={"1": "pit"}, examples=0)
     assert [b.description for b in named._tiles[0].buttons] == ["no pitting", "pit"]
     assert all(len(g.children) == 1 for g in named.classes_box.children[:2])  # no examples asked for
@@ -431,3 +432,19 @@ def test_click_shift_click_and_ctrl_click_select_and_a_class_labels_the_batch(
     assert store.labels([sha[1], sha[2]]) == {sha[1]: preds[1], sha[2]: preds[2]}
     grid.next_page()
     assert grid.selected == set()  # a selection lives on its page
+
+
+def test_the_report_says_how_often_the_expert_overruled_the_model(fresh_session: OnlineSession) -> None:
+    from olkit.report import expert_answers_text, summarize
+
+    assert expert_answers_text(fresh_session.run) == ""  # no store yet: no line
+    store = LabelStore(fresh_session.run.labels_db, annotator="expert1")
+    grid = RelabelGrid(fresh_session, store, strategy="least_confidence", page_size=4)  # type: ignore[arg-type]
+    preds = list(grid.page_rows()["pred"])
+    grid.label({"0": "1", "1": "0"}[preds[0]])  # overruled
+    grid.unsure()
+    grid.accept_page()  # the other two accepted
+    store.close()
+    text = "expert's answers: 2 predictions accepted, 1 changed (the expert overruled the model on 33%), 1 unsure"
+    assert expert_answers_text(fresh_session.run).startswith(text)
+    assert any(n.startswith(text) for n in summarize(fresh_session.run).notes)
