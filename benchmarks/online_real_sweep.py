@@ -10,14 +10,13 @@ Saerens et al. 2002). Selection strategies are not run here: the full protocol m
 embedding. The pooled features come from ``benchmarks/online_real._features`` (blocks 1-4 once per input size,
 cached in ``bench/cache``).
 
-``python -m benchmarks.online_real_sweep [px ...]`` prints one JSON object and writes
+``python -m benchmarks.online_real_sweep [px ...] [--mlp]`` prints one JSON object and writes
 ``bench/cache/online_real_sweep.json``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
@@ -26,10 +25,11 @@ import pandas as pd
 
 from benchmarks.online import CACHE, DRAWS
 
+PROBE_C = 0.01  # the linear probe's inverse regularisation (online_real.choose_layer's)
+
 SINGLE = tuple(f"block{b}_{p}" for b in (3, 4, 5) for p in ("avg", "max", "gem"))
 CONCAT = (
     ("block3_max", "block4_max"),
-    ("block3_avg", "block4_avg"),
     ("block4_avg", "block4_max"),
     ("block4_max", "block5_max"),
     ("block3_avg", "block4_avg", "block5_avg"),
@@ -75,72 +75,176 @@ def transform(x: np.ndarray, train: np.ndarray, kind: str) -> np.ndarray:
     return np.asarray(pca.transform(x), np.float32)
 
 
-def evaluate(df: pd.DataFrame, x: np.ndarray, *, draws: int = DRAWS) -> dict[str, Any]:
-    """Before / random third / ceiling / before with EM prior adjustment, mean over ``draws``."""
+def _probe(c: float = PROBE_C) -> Any:
+    """The linear probe: standardised features and an L2 logistic regression (one C, lbfgs)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+
+
+def evaluate(df: pd.DataFrame, x: np.ndarray, *, draws: int = DRAWS, mlp: bool = False) -> dict[str, Any]:
+    """Before / random third / ceiling / before with EM prior adjustment, mean over ``draws``.
+
+    ``mlp``: the session's MLP (:func:`olkit.classify.make_classifier`) and its warm refit
+    (:func:`olkit.online.session.refit`); otherwise the linear probe (:func:`_probe`), refitted from scratch on
+    train ∪ new labels with each new label weighted as the session weights it
+    (:func:`olkit.online.session.new_label_weight`)."""
+    from sklearn.metrics import balanced_accuracy_score
+
     from olkit.classify import adjust_proba, estimate_priors, fit_classifier, make_classifier
     from olkit.data.io import make_online_splits
-    from olkit.online.session import refit
+    from olkit.online.session import new_label_weight, refit
 
-    rows: dict[str, list[float]] = {k: [] for k in ("before", "random", "ceiling", "before_em", "bal_before")}
+    keys = ("before", "random", "ceiling", "before_em", "bal_before", "bal_before_em", "bal_ceiling")
+    rows: dict[str, list[float]] = {k: [] for k in keys}
     pos = pd.Series(np.arange(len(df)), index=df["sha256"].to_numpy())
     for seed in range(draws):
         sp = make_online_splits(df, train_nr=None, seed=seed, group_col="group")
         idx = {s: pos[sp.loc[sp["split"] == s, "sha256"]].to_numpy() for s in ("train", "holdout", "test")}
         lab = {s: sp.loc[sp["split"] == s, "label"].astype(str).to_numpy() for s in idx}
-        clf = fit_classifier(make_classifier(seed=seed), x[idx["train"]], lab["train"])
-        classes = [str(c) for c in clf.classes_]
-        p_h = clf.predict_proba(x[idx["holdout"]])
-        rows["before"].append(float(np.mean(np.asarray(classes)[p_h.argmax(1)] == lab["holdout"])))
-        from sklearn.metrics import balanced_accuracy_score
-
-        rows["bal_before"].append(
-            float(balanced_accuracy_score(lab["holdout"], np.asarray(classes)[p_h.argmax(1)]))
-        )
-        train_priors = np.array([np.mean(lab["train"] == c) for c in classes])
+        xt, yt, xh, yh = x[idx["train"]], lab["train"], x[idx["holdout"]], lab["holdout"]
+        clf = fit_classifier(make_classifier(seed=seed), xt, yt) if mlp else _probe().fit(xt, yt)
+        classes = np.asarray([str(c) for c in clf.classes_])
+        p_h = clf.predict_proba(xh)
+        rows["before"].append(float(np.mean(classes[p_h.argmax(1)] == yh)))
+        rows["bal_before"].append(float(balanced_accuracy_score(yh, classes[p_h.argmax(1)])))
+        train_priors = np.array([np.mean(yt == c) for c in classes])
         q = estimate_priors(clf.predict_proba(x[idx["test"]]), train_priors)
-        p_adj = adjust_proba(p_h, train_priors, q)
-        rows["before_em"].append(float(np.mean(np.asarray(classes)[p_adj.argmax(1)] == lab["holdout"])))
-        rng = np.random.default_rng(seed)
-        third = rng.permutation(len(idx["test"]))[: len(idx["test"]) // 3]
+        pred_em = classes[adjust_proba(p_h, train_priors, q).argmax(1)]
+        rows["before_em"].append(float(np.mean(pred_em == yh)))
+        rows["bal_before_em"].append(float(balanced_accuracy_score(yh, pred_em)))
+        third = np.random.default_rng(seed).permutation(len(idx["test"]))[: len(idx["test"]) // 3]
         for key, pick in (("random", third), ("ceiling", np.arange(len(idx["test"])))):
-            r = refit(clf, x[idx["train"]], lab["train"], x[idx["test"][pick]], lab["test"][pick])
-            rows[key].append(float(np.mean(r.predict(x[idx["holdout"]]) == lab["holdout"])))
+            xn, yn = x[idx["test"][pick]], lab["test"][pick]
+            if mlp:
+                r = refit(clf, xt, yt, xn, yn)
+            else:
+                w = np.concatenate([np.ones(len(yt)), np.full(len(yn), new_label_weight(len(yn), len(yt)))])
+                r = _probe().fit(np.concatenate([xt, xn]), [*yt, *yn], logisticregression__sample_weight=w)
+            pred = r.predict(xh)
+            rows[key].append(float(np.mean(pred == yh)))
+            if key == "ceiling":
+                rows["bal_ceiling"].append(float(balanced_accuracy_score(yh, pred)))
     return {k: round(float(np.mean(v)), 4) for k, v in rows.items()} | {
-        "ceiling_draws": [round(v, 4) for v in rows["ceiling"]]
+        "ceiling_draws": [round(v, 4) for v in rows["ceiling"]],
+        "classifier": "mlp" if mlp else f"logreg C={PROBE_C}",
     }
 
 
-def run(sizes: tuple[int, ...] = (150, 96, 128)) -> dict[str, Any]:
-    out: dict[str, Any] = {"draws": DRAWS, "protocol": __doc__.split("\n\n")[1].replace("\n", " ")}
+def finetuned(px: int = 150) -> tuple[np.ndarray, dict[str, Any]]:
+    """The fine-tuned representation on the pool (the recipe of ``online_real``: block 5 and a head on a
+    class-balanced subset of the train pool, from the cached block-4 maps): its block-5 max-pooled embedding of
+    every pool image and the record (seconds: training here; the trunk's share from the extraction)."""
+    from benchmarks import online_real as o
+    from benchmarks.online import SEED
+    from olkit.data.io import load_dataset
+    from olkit.models.pretrained import balanced_subset, finetune_on_features, pretrained_backbone
+    from olkit.paths import data_root
+
+    df = o._pool(load_dataset(data_root() / "bsdata", progress=False))
+    train = (df["split"] == "data_train").to_numpy()
+    classes = sorted(df.loc[train, "label"].astype(str).unique())
+    bb = pretrained_backbone(layer="block5", pooling="max", input_px=px, classes=classes, seed=SEED)
+    f = o._features(bb, df)
+    pos = np.flatnonzero(train)
+    sub = pos[balanced_subset(list(df.loc[train, "label"].astype(str)), o.FT_IMAGES, seed=SEED)]
+    rec = finetune_on_features(bb, f["maps"][sub], list(df["label"].astype(str).iloc[sub]), cut=o.CUT,
+                               head_epochs=o.FT_HEAD_EPOCHS, epochs=o.FT_EPOCHS, learning_rate=o.FT_LR,
+                               seed=SEED)  # fmt: skip
+    emb = o._top_embed(bb, f["maps"])
+    trunk_s = float(f["trunk_s"])
+    return emb, {"images": len(sub), "train_s": round(rec["seconds"], 1),
+                 "trunk_share_s": round(trunk_s * len(sub) / len(df), 1), "trunk_all_s": round(trunk_s, 1),
+                 "head_acc": rec["head"]["accuracy"][-1], "top_acc": rec["top"]["accuracy"][-1]}  # fmt: skip
+
+
+def run(
+    sizes: tuple[int, ...] = (150, 96, 128),
+    *,
+    mlp: bool = False,
+    names: tuple[str, ...] = (),
+    tuned: bool = True,
+    part: str = "",
+) -> dict[str, Any]:
+    """Every candidate at 150 px with the linear probe, whitening of the best, the fine-tuned embedding; the
+    three best kinds at the other sizes; with ``mlp``, the default, the best and the fine-tuned with the MLP.
+    ``names`` limits the candidates (in that order), ``tuned=False`` leaves out the fine-tuned one, and ``part``
+    names the output file (``online_real_sweep<part>.json``), so that parts can run side by side."""
+    out: dict[str, Any] = {"draws": DRAWS, "protocol": (__doc__ or "").split("\n\n")[1].replace("\n", " ")}
+    path = CACHE / f"online_real_sweep{part}.json"
+
+    def save() -> None:
+        path.write_text(json.dumps(out, indent=1))
+
+    keep: dict[str, np.ndarray] = {}
     for px in sizes:
         t0 = time.perf_counter()
         df, f = pools(px)
         cands = {k: f[k] for k in SINGLE} | {
             "+".join(c): np.concatenate([f[k] for k in c], 1) for c in CONCAT
         }
+        if names:
+            cands = {k: cands[k] for k in names if k in cands}
         if px != 150:  # the other sizes: the best kinds at 150 px only
             best = out.get("best_150", [])
             cands = {k: v for k, v in cands.items() if k in best}
-        res = {}
-        for name, x in cands.items():
-            res[name] = evaluate(df, x)
-            print(px, name, res[name], flush=True)
+        res: dict[str, Any] = {}
         out[f"px{px}"] = res
+        # at 150 px the current default and the fine-tuned first (the rest may not fit a busy machine's time)
+        if px == 150 and "block4_max" in cands:
+            res["block4_max"] = evaluate(df, cands["block4_max"])
+            print(px, "block4_max", res["block4_max"], flush=True)
+        if px == 150 and tuned:
+            t1 = time.perf_counter()
+            emb, rec = finetuned(px)
+            out["finetuned"] = rec | {"wall_s": round(time.perf_counter() - t1, 1)}
+            res["finetuned/block5_max"] = evaluate(df, emb)
+            print(px, "finetuned", rec, res["finetuned/block5_max"], flush=True)
+            keep["finetuned"] = emb
+            save()
+        for name, x in cands.items():
+            if name not in res:
+                res[name] = evaluate(df, x)
+                print(px, name, res[name], flush=True)
+                save()
         if px == 150:
-            ranked = sorted(res, key=lambda k: -(res[k]["ceiling"] + res[k]["random"]))
+            ranked = sorted(
+                (k for k in res if "/" not in k), key=lambda k: -(res[k]["ceiling"] + res[k]["random"])
+            )
             out["best_150"] = ranked[:3]
             train = (df["split"] == "data_train").to_numpy()
-            for name in ranked[:2]:
-                x = cands[name]
-                for kind in ("sqrt", "pca128", "white256"):
-                    key = f"{name}/{kind}"
-                    res[key] = evaluate(df, transform(x, train, kind))
-                    print(px, key, res[key], flush=True)
+            for kind in ("white256", "sqrt"):
+                key = f"{ranked[0]}/{kind}"
+                res[key] = evaluate(df, transform(cands[ranked[0]], train, kind))
+                print(px, key, res[key], flush=True)
+                save()
+            keep |= {k: cands[k] for k in ("block4_max", ranked[0]) if k in cands}
         out[f"px{px}_s"] = round(time.perf_counter() - t0, 1)
-        (CACHE / "online_real_sweep.json").write_text(json.dumps(out, indent=1))
+        save()
+    if mlp and keep:
+        df, _ = pools(150)
+        out["mlp150"] = {}
+        for name, x in keep.items():
+            out["mlp150"][name] = evaluate(df, x, mlp=True)
+            print("mlp", name, out["mlp150"][name], flush=True)
+            save()
     return out
 
 
 if __name__ == "__main__":
-    sizes = tuple(int(a) for a in sys.argv[1:]) or (150, 96, 128)
-    print(json.dumps(run(sizes), indent=1))
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.online_real_sweep")
+    ap.add_argument("sizes", nargs="*", type=int, default=[150, 96, 128])
+    ap.add_argument(
+        "--mlp", action="store_true", help="also the session's MLP on the default, best, fine-tuned"
+    )
+    ap.add_argument("--names", default="", help="comma-separated candidates, e.g. block4_max,block5_gem")
+    ap.add_argument("--no-finetuned", action="store_true")
+    ap.add_argument("--part", default="")
+    a = ap.parse_args()
+    names = tuple(n for n in a.names.split(",") if n)
+    res = run(tuple(a.sizes), mlp=a.mlp, names=names, tuned=not a.no_finetuned, part=a.part)
+    print(json.dumps(res, indent=1))
