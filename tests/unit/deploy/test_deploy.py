@@ -452,3 +452,50 @@ def test_the_model_the_expert_just_retrained_is_the_one_exported(tmp_path) -> No
         assert agree.loc[fmt, "max_abs_diff"] < 1e-4, fmt
         assert agree.loc[fmt, "same_class"] == 1.0, fmt
     assert np.isfinite(agree.loc["litert-int8", "acc_delta"])
+
+
+@pytest.mark.slow
+def test_a_runs_prune_output_exported_and_predicted_as_the_notebook(data, tmp_path, capsys) -> None:
+    """Done when of issue 16: a run's ``prune/chosen.keras`` exported with ``olkit export RUN``, then ``olkit
+    predict`` on a folder of the user's images: the same classes as the notebook's two-part pipeline."""
+    from olkit.cli import main
+    from olkit.data.io import load_images
+    from olkit.paths import RunFolder
+    from olkit.prune.candidates import evaluation_sample
+
+    images, labels, _, _ = data
+    root = tmp_path / "plant"
+    for i, (img, y) in enumerate(zip(images[:64], labels[:64])):
+        p = root / ("data_train" if i < 48 else "data_new") / str(y) / f"img_{i:03d}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    run = RunFolder.create(tmp_path / "run")
+    _base().save(run.chosen)
+    run.update_metrics("prune", {"data_root": str(root)})
+    assert main(["export", str(run.root), "--runtimes", "onnx", "--n-eval", "48"]) == 0
+    printed = capsys.readouterr().out
+    export = run.prune / "export"
+    assert f"to {export}" in printed and "images classified" in printed
+    assert {"model.keras", "model.onnx", "deploy.json", "model_card.json", "model_card.md"} <= {
+        p.name for p in export.iterdir()
+    }
+    # the notebook's second part, made here independently: the same sample, split and classifier
+    from olkit.data.prepare import run_manifest
+
+    ev = evaluation_sample(
+        run_manifest(run, root).query("split == 'data_train'"), n_eval=48, size=SIZE, seed=0
+    )
+    base = _base()
+    _, head = from_prune(base, ev.images, ev.labels, train=ev.train)
+    heldout = list(csv.DictReader((export / "predictions_heldout.csv").open()))
+    assert len(heldout) == len(ev.test)
+    # olkit predict on the whole folder: every image classified as the two-part pipeline classifies it
+    out_csv = tmp_path / "predictions.csv"
+    assert main(["predict", str(export), str(root), "--out", str(out_csv)]) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 64
+    x, ok, _ = load_images([r["path"] for r in rows], size=(SIZE, SIZE), progress=False)
+    assert ok.all()
+    want = np.asarray(head.classes_)[pipeline_proba(base, head, x).argmax(1)]
+    assert [r["predicted"] for r in rows] == [str(c) for c in want]
+    assert main(["export", str(tmp_path / "no-run")]) != 0  # no chosen model: a usage error, said
