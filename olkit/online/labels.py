@@ -647,7 +647,9 @@ class LabelStore:
         def read() -> pd.DataFrame:
             with self._engine.connect() as conn:
                 result = conn.execute(query)
-                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                frame = pd.DataFrame.from_records(  # plain tuples: pandas probes each Row object
+                    [tuple(r) for r in result], columns=list(result.keys())
+                )
             return frame
 
         frame = self._retry(read)

@@ -69,18 +69,36 @@ def fleiss_kappa(counts: np.ndarray | pd.DataFrame) -> float:
     return float((p_i.mean() - p_e) / (1.0 - p_e))
 
 
-def _kappa(wide: pd.DataFrame) -> tuple[float, str]:
-    """Kappa of an (image x annotator) table of labels (NaN where an annotator did not vote)."""
-    if wide.shape[1] == 2:
+def _round_figures(part: pd.DataFrame) -> dict[str, Any]:
+    """Agreement of one round's votes, on integer codes (pandas' reshaping of string tables is slow)."""
+    image, _ = pd.factorize(part["sha256"])
+    who, annotators = pd.factorize(part["annotator"])
+    label, classes = pd.factorize(part["label"])
+    counts = np.zeros((int(image.max()) + 1, len(classes)), dtype=np.int64)
+    np.add.at(counts, (image, label), 1)
+    raters = counts.sum(axis=1)
+    shared = raters >= 2
+    method = "cohen" if len(annotators) == 2 else "fleiss"
+    kappa = float("nan")
+    if shared.any() and method == "cohen":
         from sklearn.metrics import cohen_kappa_score
 
-        a, b = wide.iloc[:, 0].astype(str), wide.iloc[:, 1].astype(str)
-        if a.nunique() == 1 and b.nunique() == 1 and a.iloc[0] == b.iloc[0]:
-            return float("nan"), "cohen"  # one class only: chance agreement is 1
-        return float(cohen_kappa_score(a, b)), "cohen"
-    stacked = wide.stack()
-    counts = pd.crosstab(stacked.index.get_level_values(0), stacked.to_numpy())
-    return fleiss_kappa(counts.to_numpy()), "fleiss"
+        pairs = np.full((len(counts), 2), -1, dtype=np.int64)
+        pairs[image, who] = label
+        a, b = pairs[shared, 0], pairs[shared, 1]
+        if (
+            len(np.unique(np.concatenate([a, b]))) > 1
+        ):  # one class only: chance agreement is 1, kappa undefined
+            kappa = float(cohen_kappa_score(a, b))
+    elif shared.any():
+        kappa = fleiss_kappa(counts[shared])
+    return {
+        "annotators": len(annotators),
+        "images": int(shared.sum()),
+        "observed": float(np.mean(counts[shared].max(axis=1) == raters[shared])) if shared.any() else np.nan,
+        "kappa": kappa,
+        "method": method,
+    }
 
 
 def agreement(source: LabelStore | pd.DataFrame, *, round: int | None = None) -> pd.DataFrame:
@@ -101,23 +119,7 @@ def agreement(source: LabelStore | pd.DataFrame, *, round: int | None = None) ->
         part = annotator_votes(events[rounds.isna()] if pd.isna(key) else events[rounds == key])
         if part.empty:  # every vote of the round taken back
             continue
-        wide = part.pivot(index="sha256", columns="annotator", values="label")
-        shared = wide[wide.notna().sum(axis=1) >= 2]
-        if len(shared):
-            kappa, method = _kappa(shared)
-        else:
-            kappa, method = float("nan"), "cohen" if wide.shape[1] == 2 else "fleiss"
-        same = shared.nunique(axis=1) == 1  # NaN (no vote) is not counted as a label
-        rows.append(
-            {
-                "round": pd.NA if pd.isna(key) else int(key),
-                "annotators": int(wide.shape[1]),
-                "images": len(shared),
-                "observed": float(same.mean()) if len(shared) else float("nan"),
-                "kappa": kappa,
-                "method": method,
-            }
-        )
+        rows.append({"round": pd.NA if pd.isna(key) else int(key), **_round_figures(part)})
     out = pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
     out["round"] = out["round"].astype("Int64")
     return out
@@ -133,8 +135,9 @@ def disagreements(source: LabelStore, *, round: int | None = None) -> pd.DataFra
     votes = source.votes(round=round)
     if votes.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
-    spread = votes.groupby("sha256")["label"].nunique()
-    split = votes[votes["sha256"].isin(spread.index[spread > 1])]
+    codes = pd.Series(pd.factorize(votes["label"])[0], index=votes.index).groupby(votes["sha256"])
+    differ = codes.min() != codes.max()  # numeric codes: pandas' per-group nunique of strings is slow
+    split = votes[votes["sha256"].isin(differ.index[differ])]
     if split.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
     rule = "majority" if source.resolve == "latest" else source.resolve
@@ -143,11 +146,14 @@ def disagreements(source: LabelStore, *, round: int | None = None) -> pd.DataFra
     table = pd.DataFrame(
         {
             "path": grouped["path"].last(),
-            "votes": grouped.apply(lambda g: dict(zip(g["annotator"], g["label"])), include_groups=False),
             "annotators": grouped["annotator"].nunique(),
             "last_time": grouped["time"].max(),
         }
     )
+    each: dict[str, dict[str, ClassName]] = {}
+    for sha, who, label in zip(split["sha256"], split["annotator"], split["label"]):
+        each.setdefault(str(sha), {})[str(who)] = str(label)
+    table["votes"] = [each[str(sha)] for sha in table.index]
     table["resolved"] = resolved.reindex(table.index)
     table = table.rename_axis("sha256").reset_index().sort_values("last_time", ascending=False, kind="stable")
     return table[list(DISAGREEMENT_COLUMNS)].reset_index(drop=True)
