@@ -29,6 +29,7 @@ SECTIONS = (
     "online_curve_real",
     "embed",
     "relabel",
+    "grid_browser",
     "prune",
     "prune_real",
     "pipeline",

@@ -68,7 +68,8 @@ _FOCUS_BORDER = "3px solid #1f6feb"
 _SELECTED_BORDER = "3px solid #e8a400"
 _FOCUS_SELECTED_BORDER = "3px dashed #1f6feb"
 _PLAIN_BORDER = "3px solid transparent"
-_KIND_TEXT = {"accepted": "accepted", "changed": "changed", "unsure": "unsure"}
+_KIND_MARK = {"accepted": ("✓", "accepted the prediction"), "changed": ("✎", "changed the prediction")}
+"""A short mark after the label (the caption keeps its height, so the tiles below never move)."""
 
 
 class GridSession(SessionLike, Protocol):
@@ -251,7 +252,8 @@ class _Tile:
         conf = float(row.confidence) if pd.notna(row.confidence) else float("nan")
         pred = str(row.pred)
         if label:
-            how = f" <span style='color:#666'>({_KIND_TEXT[kind]})</span>" if kind in _KIND_TEXT else ""
+            mark = _KIND_MARK.get(kind or "")
+            how = f" <span title='{mark[1]}' style='color:#666'>{mark[0]}</span>" if mark else ""
             shown = f"label <b>{html.escape(self.grid.display(label))}</b>{how}"
         elif kind == "unsure":
             shown = "<b style='color:#9a6700'>unsure</b>"

@@ -365,7 +365,8 @@ def test_accept_and_correct_say_which_and_accept_page_is_one_undo(
     assert store.labels() == {sha[0]: pred[0]} and grid.focus == 1
     grid.on_key({"key": other[pred[1]], "type": "keyup"})  # tile 1: the expert overrules it
     grid.on_key({"key": "?", "type": "keyup"})  # tile 2: unsure
-    assert "(accepted)" in grid._tiles[0].caption.value and "(changed)" in grid._tiles[1].caption.value
+    assert "title='accepted the prediction'" in grid._tiles[0].caption.value
+    assert "title='changed the prediction'" in grid._tiles[1].caption.value
     assert "unsure" in grid._tiles[2].caption.value and grid._tiles[2].unsure_button.button_style == "warning"
     assert store.kinds() == {sha[0]: "accepted", sha[1]: "changed", sha[2]: "unsure"}
 
