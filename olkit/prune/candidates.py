@@ -327,6 +327,7 @@ def evaluate_candidates(
     progress: bool = True,
     recover_epochs: int = 0,
     recover_lr: float = 1e-4,
+    draws: int = 1,
 ) -> pd.DataFrame:
     """Evaluate every candidate the same way and return the table of figures.
 
@@ -342,6 +343,12 @@ def evaluate_candidates(
     ``recover_epochs > 0`` every pruned candidate is also fine-tuned on the train part (:func:`recover_candidates`,
     ``recover_epochs`` epochs at ``recover_lr``) and the recovered ones are evaluated beside the others, as method
     ``<method>+rec`` (same sizes and times, other weights).
+
+    ``draws > 1`` repeats the classification over that many grouped splits (seeds ``seed .. seed + draws - 1``) on
+    the same features: ``acc``, ``cv_acc`` and every metric are then means over the draws, ``acc_sd`` their
+    standard deviation, ``acc_ci95`` the half-width of the 95 % t interval of the mean and ``acc_draws`` the
+    accuracies one by one (JSON). A recovered candidate was trained on the first draw's train part, so it is scored
+    on that draw alone (``n_draws`` says how many a row has).
     """
     import keras
 
@@ -365,12 +372,13 @@ def evaluate_candidates(
         )
         table = pd.concat([table, recovered], ignore_index=True)
     y = np.asarray(labels)
-    train, test = grouped_split(y, groups, test_size=test_size, seed=seed)
+    splits = [grouped_split(y, groups, test_size=test_size, seed=seed + d) for d in range(max(1, draws))]
+    train, test = splits[0]
     eval_key = _digest(
         np.asarray(images),
         y,
         np.asarray(groups) if groups is not None else None,
-        [pooling, list(classifiers), test_size, seed, list(time_batches)],
+        [pooling, list(classifiers), test_size, seed, list(time_batches)] + ([draws] if draws > 1 else []),
     )
     done: dict[str, dict[str, Any]] = {}
     if out_csv is not None and Path(out_csv).is_file():
@@ -397,12 +405,23 @@ def evaluate_candidates(
         for b in time_batches:
             rec[f"ms_b{b}"] = times[b]
         feats = extract_features(model, images, pooling=pooling, preprocess=preprocess)
+        own = splits[:1] if str(row["method"]).endswith(RECOVERED_SUFFIX) else splits
         for i, clf in enumerate(classifiers):
-            metrics = classify_features(feats, y, train, test, classifier=clf, seed=seed)
-            for k, v in metrics.items():
+            per_draw = [
+                classify_features(feats, y, tr, te, classifier=clf, seed=seed + d)
+                for d, (tr, te) in enumerate(own)
+            ]
+            for k in per_draw[0]:
+                v = float(np.mean([m[k] for m in per_draw]))
                 rec[f"{k}_{clf}"] = v
                 if i == 0:
                     rec[k] = v
+            if i == 0:
+                accs = np.array([m["acc"] for m in per_draw], dtype=np.float64)
+                rec["n_draws"] = len(accs)
+                rec["acc_draws"] = json.dumps([round(float(a), 4) for a in accs])
+                rec["acc_sd"] = float(accs.std(ddof=1)) if len(accs) > 1 else float("nan")
+                rec["acc_ci95"] = _ci95(accs)
         rec["feature_dim"] = int(feats.shape[1])
         rec["n_train"], rec["n_test"] = len(train), len(test)
         rec["eval_key"] = eval_key
@@ -416,6 +435,15 @@ def evaluate_candidates(
     if out_csv is not None:
         result.to_csv(out_csv, index=False)
     return result
+
+
+def _ci95(values: npt.NDArray[np.float64]) -> float:
+    """Half-width of the 95 % Student-t interval of the mean of ``values`` (NaN for fewer than two)."""
+    if len(values) < 2:
+        return float("nan")
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
 
 
 # --------------------------------------------------------------------------------------------------------------

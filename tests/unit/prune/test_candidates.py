@@ -124,3 +124,26 @@ def test_as_backbone_serves_the_online_session(tmp_path) -> None:
     np.testing.assert_allclose(emb, want, atol=1e-5)
     path = bb.save(tmp_path / "bb.keras")
     assert Backbone.load(path).fingerprint == bb.fingerprint
+
+
+def test_draws_average_over_grouped_splits(tmp_path) -> None:
+    model = tiny_model(head=False)
+    table = build_candidates(
+        model, crack_case(), tmp_path, grid=CandidateGrid(leave_factors=(0.5,), controls=()), progress=False
+    )
+    rng = np.random.default_rng(1)
+    n = 40
+    labels = np.arange(n) % 2
+    images = np.clip(rng.normal(150, 40, (n, 16, 16, 3)), 0, 255).astype(np.uint8)  # noise: draws differ
+    for i in np.flatnonzero(labels):
+        images[i, :, 7:9] = 20
+    one = evaluate_candidates(table, images, labels, repeats=1, classifiers=("logreg",), progress=False)
+    three = evaluate_candidates(
+        table, images, labels, repeats=1, classifiers=("logreg",), progress=False, draws=3
+    )
+    for (_, a), (_, b) in zip(one.iterrows(), three.iterrows()):
+        accs = json.loads(b["acc_draws"])
+        assert b["n_draws"] == 3 and len(accs) == 3
+        assert accs[0] == pytest.approx(a["acc"], abs=1e-4)  # the first draw is the single evaluation's split
+        assert b["acc"] == pytest.approx(np.mean(accs), abs=1e-3)
+        assert b["acc_ci95"] >= 0 and b["acc_sd"] == pytest.approx(np.std(accs, ddof=1), abs=1e-3)
