@@ -404,6 +404,24 @@ def test_variance_floor_makes_a_near_constant_base_deployable(data, tmp_path) ->
         assert agree.loc[fmt, "same_class"] == 1.0, fmt
 
 
+def test_a_dead_base_folds_to_the_priors(data) -> None:
+    """Every feature below the floor: the evaluation's classifier learns the priors, and so does the fold."""
+    import keras
+
+    images, labels, train, test = data
+    base = _fragile_base()
+    conv = base.layers[1]
+    k, b = conv.get_weights()
+    conv.set_weights([k * 1e-6, np.full_like(b, 0.5)])
+    keras.utils.set_random_seed(0)
+    dep, clf = from_prune(base, images, labels, train=train[: len(train) * 3 // 4])
+    assert clf.best_estimator_.steps[0][1].get_support().sum() == 0
+    got = dep.predict_proba(images[test])
+    ref = pipeline_proba(base, clf, images[test])
+    assert np.abs(got - ref).max() < 1e-6 and np.allclose(got, got[0], atol=1e-6)
+    assert "0 of 512" in dep.head
+
+
 def test_selector_before_an_mlp_folds(data) -> None:
     from sklearn.feature_selection import VarianceThreshold
     from sklearn.neural_network import MLPClassifier
