@@ -10,8 +10,9 @@ Saerens et al. 2002). Selection strategies are not run here: the full protocol m
 embedding. The pooled features come from ``benchmarks/online_real._features`` (blocks 1-4 once per input size,
 cached in ``bench/cache``).
 
-``python -m benchmarks.online_real_sweep [px ...] [--mlp]`` prints one JSON object and writes
-``bench/cache/online_real_sweep.json``.
+``python -m benchmarks.online_real_sweep [px ...] [--mlp] [--names a,b] [--part -x]`` prints one JSON object
+and writes ``bench/cache/online_real_sweep<part>.json``; ``--merge`` puts every part into ``bench/results.json``
+as the ``"online_real_sweep"`` section.
 """
 
 from __future__ import annotations
@@ -233,6 +234,24 @@ def run(
     return out
 
 
+def merge() -> dict[str, Any]:
+    """The parts written by :func:`run` (``bench/cache/online_real_sweep*.json``) as one ``"online_real_sweep"``
+    section of ``bench/results.json`` (other sections kept): per input size, every candidate's figures."""
+    from benchmarks.run import RESULTS, merge_results
+
+    section: dict[str, Any] = {"parts": []}
+    for part in sorted(CACHE.glob("online_real_sweep*.json")):
+        doc = json.loads(part.read_text())
+        section["parts"].append(part.name)
+        for key, value in doc.items():
+            if isinstance(value, dict) and key.startswith(("px", "mlp")):
+                section.setdefault(key, {}).update(value)
+            elif key not in section:
+                section[key] = value
+    merge_results(RESULTS, {"online_real_sweep": section})
+    return section
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -244,7 +263,11 @@ if __name__ == "__main__":
     ap.add_argument("--names", default="", help="comma-separated candidates, e.g. block4_max,block5_gem")
     ap.add_argument("--no-finetuned", action="store_true")
     ap.add_argument("--part", default="")
+    ap.add_argument("--merge", action="store_true", help="merge the parts into bench/results.json and stop")
     a = ap.parse_args()
+    if a.merge:
+        print(json.dumps(merge(), indent=1))
+        raise SystemExit(0)
     names = tuple(n for n in a.names.split(",") if n)
     res = run(tuple(a.sizes), mlp=a.mlp, names=names, tuned=not a.no_finetuned, part=a.part)
     print(json.dumps(res, indent=1))
