@@ -751,6 +751,7 @@ class RelabelGrid:
         if not answers:
             return
         rows = self.page_rows()
+        picked = {w: rows.iloc[w] for w, _, _ in answers}  # each row read once, before the commit too
         common: dict[str, Any] = {
             "annotator": self.annotator,
             "round": int(self.session.round),
@@ -760,17 +761,17 @@ class RelabelGrid:
         try:
             if len(answers) == 1:
                 where, cls, kind = answers[0]
-                row = rows.iloc[where]
+                row = picked[where]
                 self.store.add(row.sha256, cls, path=str(row.path), kind=kind, **common)
             else:
                 self.store.add_many(
-                    [(rows.iloc[w].sha256, c, str(rows.iloc[w].path), k) for w, c, k in answers], **common
+                    [(picked[w].sha256, c, str(picked[w].path), k) for w, c, k in answers], **common
                 )
         except LabelStoreLockedError as exc:
             self._warn(str(exc))
             return
         for where, cls, kind in answers:
-            row = rows.iloc[where]
+            row = picked[where]
             ok = self._thumb(str(row.path))[1]
             self._tiles[where].set_label(cls or None, row=row, ok=ok, classes=self.classes, kind=kind)
         self.selected, self._anchor = set(), None
@@ -780,7 +781,7 @@ class RelabelGrid:
         self.message.value = html.escape(done)
 
     def _kind(self, where: int, cls: ClassName) -> EventKind:
-        return "accepted" if str(self.page_rows().iloc[where].pred) == cls else "changed"
+        return "accepted" if str(self.page_rows()["pred"].iat[where]) == cls else "changed"
 
     def label(self, cls: ClassName, *, index: int | None = None) -> None:
         """Label tile ``index`` of the page (default: the selection, else the focused tile) as ``cls`` and focus

@@ -449,3 +449,63 @@ def test_the_report_says_how_often_the_expert_overruled_the_model(fresh_session:
     text = "expert's answers: 2 predictions accepted, 1 changed (the expert overruled the model on 33%), 1 unsure"
     assert expert_answers_text(fresh_session.run).startswith(text)
     assert any(n.startswith(text) for n in summarize(fresh_session.run).notes)
+
+
+class _ThreeClassSession:
+    """A stand-in session with three named classes (folder names), real images on disk and fixed predictions."""
+
+    def __init__(self, root: Path) -> None:
+        self.classes = ["crack", "dirt", "pore"]
+        self.round = 0
+        self.run = None
+        rows = []
+        rng = np.random.default_rng(0)
+        for split, n in (("train", 12), ("test", 6)):
+            for i in range(n):
+                cls = self.classes[i % 3]
+                path = root / split / cls / f"{split}_{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(path), rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+                p = np.full(3, 0.2)
+                p[(i + (split == "test")) % 3] = 0.6  # the test predictions are all one class off
+                rows.append(
+                    {
+                        "split": split,
+                        "path": str(path),
+                        "sha256": f"{split}{i}".ljust(64, "0"),
+                        "label": cls,
+                        "mask_path": "",
+                        "pred": self.classes[int(p.argmax())],
+                        "confidence": float(p.max()),
+                        **{f"p_{c}": p[j] for j, c in enumerate(self.classes)},
+                    }
+                )
+        self.table = pd.DataFrame(rows)
+
+    def predictions(self, split: str = "test") -> pd.DataFrame:
+        return self.table[self.table["split"] == split].drop(columns="split").reset_index(drop=True)
+
+    def select(self, **_: object) -> pd.DataFrame:
+        return self.predictions("test").drop(columns="label")
+
+
+def test_any_number_of_classes_by_folder_name_with_keys_and_examples(
+    store: LabelStore, tmp_path: Path
+) -> None:
+    session = _ThreeClassSession(tmp_path / "data")
+    grid = RelabelGrid(session, store, page_size=6)  # type: ignore[arg-type]
+    assert [b.description for b in grid.class_buttons.values()] == ["crack (1)", "dirt (2)", "pore (3)"]
+    assert grid.example_paths["dirt"] == [
+        str(tmp_path / "data" / "train" / "dirt" / f"train_{i}.png") for i in (1, 4, 7)
+    ]
+    sha = list(grid.page_rows()["sha256"])
+    grid.on_key({"key": "3", "type": "keyup"})  # tile 0 is a crack predicted dirt: the expert says pore
+    grid.on_key({"key": "a", "type": "keyup"})
+    assert store.labels() == {sha[0]: "pore", sha[1]: "pore"} and store.kinds() == {
+        sha[0]: "changed",
+        sha[1]: "accepted",
+    }
+    assert (
+        "pred <b>dirt</b>" in grid._tiles[0].caption.value
+        and "label <b>pore</b>" in grid._tiles[0].caption.value
+    )
