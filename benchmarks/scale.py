@@ -1,8 +1,8 @@
 """Plant scale: embedding in-process vs a 2-worker Dask ``LocalCluster``, and selection over a million-row pool.
 
 Embedding: the same PNG images, the compact conv base, through :func:`olkit.online.cluster.embed_on` into fresh
-caches, once in this process (TensorFlow's default threads, i.e. both cores) and once on a ``LocalCluster`` of two
-one-thread workers; both warmed up first (traced / model loaded on the workers), so the figure is the engine's
+caches, in this process (TensorFlow's default threads, i.e. both cores) and on a ``LocalCluster`` of two
+one-thread workers, ``REPEATS`` times each in turn (best of each: the machine is shared); both warmed up first (traced / model loaded on the workers), so the figure is the engine's
 overhead (task dispatch, a worker reading its own images, shards written by workers), not TensorFlow's start-up.
 
 Selection: a synthetic pool of ``POOL`` x 512 float32 (clustered, :func:`olkit.online.neighbours.clustered_embeddings`)
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 N_IMAGES = 1024
+REPEATS = 2  # embedding runs per path, in turn; the best of each is the figure
 SHARD = 128
 POOL = 1_000_000
 DIM = 512
@@ -58,6 +59,7 @@ pool = EmbeddingPool(folder)
 reference = np.load(ref_path)
 p1 = np.random.default_rng(0).random(len(pool))
 proba = np.stack([1 - p1, p1], axis=1)
+sel.select(proba[:50], strategy="hybrid", budget=5, novelty=p1[:50])  # imports (scipy.stats) before the clock
 t0 = time.perf_counter()
 nb = pool_neighbours(pool, reference, k=10)  # what select.novelty does above ANN_THRESHOLD, kept for the batch
 t_nb = time.perf_counter() - t0
@@ -108,7 +110,8 @@ def _embedding(tmp: Path) -> dict[str, Any]:
         return EmbeddingCache.for_backbone(tmp / name, bb)
 
     embed_on(paths[:warm], shas[:warm], model, cache("warm-in"), shard_size=SHARD, progress=False)
-    inproc = embed_on(paths, shas, model, cache("inproc"), shard_size=SHARD, progress=False)
+    inproc_s: list[float] = []
+    cluster_s: list[float] = []
     t0 = time.perf_counter()
     with cluster_client("local", workers=2) as client:
         start_s = time.perf_counter() - t0
@@ -121,17 +124,25 @@ def _embedding(tmp: Path) -> dict[str, Any]:
             shard_size=SHARD,
             progress=False,
         )  # each worker loads the model
-        clus = embed_on(
-            paths, shas, model, cache("cluster"), scheduler=client, shard_size=SHARD, progress=False
-        )
+        for rep in range(REPEATS):  # in turn, so a change in the machine's load hits both paths alike
+            inproc = embed_on(paths, shas, model, cache(f"inproc{rep}"), shard_size=SHARD, progress=False)
+            inproc_s.append(inproc.seconds)
+            clus = embed_on(
+                paths, shas, model, cache(f"cluster{rep}"), scheduler=client, shard_size=SHARD, progress=False
+            )
+            cluster_s.append(clus.seconds)
     same = bool(np.array_equal(inproc.embeddings, clus.embeddings))
     return {
-        "inprocess_images_per_s": round(N_IMAGES / inproc.seconds, 1),
-        "inprocess_forward_s": round(inproc.seconds, 2),
-        "cluster_images_per_s": round(N_IMAGES / clus.seconds, 1),
-        "cluster_job_s": round(clus.seconds, 2),
+        "inprocess_images_per_s": round(N_IMAGES / min(inproc_s), 1),
+        "inprocess_forward_s": round(min(inproc_s), 2),
+        "cluster_images_per_s": round(N_IMAGES / min(cluster_s), 1),
+        "cluster_job_s": round(min(cluster_s), 2),
         "cluster_start_s": round(start_s, 1),
-        "cluster_vs_inprocess": round(inproc.seconds / clus.seconds, 3),
+        "cluster_vs_inprocess": round(min(inproc_s) / min(cluster_s), 3),
+        "embed_runs_s": {
+            "inprocess": [round(x, 2) for x in inproc_s],
+            "cluster": [round(x, 2) for x in cluster_s],
+        },
         "workers": 2,
         "embed_images": N_IMAGES,
         "embed_shard": SHARD,

@@ -146,7 +146,7 @@ def disagreements(source: LabelStore, *, round: int | None = None) -> pd.DataFra
     table = pd.DataFrame(
         {
             "path": grouped["path"].last(),
-            "annotators": grouped["annotator"].nunique(),
+            "annotators": grouped.size(),  # one vote per annotator and image
             "last_time": grouped["time"].max(),
         }
     )
