@@ -56,7 +56,7 @@ __all__ = [
     "weights_file_sha256",
 ]
 
-Pooling = Literal["avg", "max", "multiscale"]
+Pooling = Literal["avg", "max", "avgmax", "multiscale"]
 Block = Literal["block1", "block2", "block3", "block4", "block5"]
 
 HED_WEIGHTS_FILE = "hed_bsds500.weights.h5"
@@ -232,8 +232,10 @@ def pretrained_backbone(
         The block whose last convolution (after its ReLU, before its pooling) is pooled: ``"block3"`` (256-d),
         ``"block4"`` or ``"block5"`` (512-d). Blocks above it are not part of the model (no compute spent).
     pooling
-        ``"avg"`` (global average), ``"max"`` (global max) or ``"multiscale"``: the global averages of the chosen
-        block and of the two below it, concatenated (block5: 256 + 512 + 512 = 1280-d).
+        ``"avg"`` (global average), ``"max"`` (global max), ``"avgmax"`` (both, concatenated: 2 x the block's
+        channels; on the real BSData patches at block 4 the best of the poolings measured by
+        ``benchmarks/online_real_sweep.py``) or ``"multiscale"``: the global averages of the chosen block and of
+        the two below it, concatenated (block5: 256 + 512 + 512 = 1280-d).
     input_px
         Images are resized to ``input_px`` x ``input_px`` (32 or more).
     weights
@@ -254,6 +256,11 @@ def pretrained_backbone(
     if pooling in ("avg", "max"):
         pool = kl.GlobalAveragePooling2D if pooling == "avg" else kl.GlobalMaxPooling2D
         emb = pool(name="embedding")(_block_output(vgg, k))
+    elif pooling == "avgmax":
+        out_k = _block_output(vgg, k)
+        emb = kl.Concatenate(name="embedding")(
+            [kl.GlobalAveragePooling2D(name="gap")(out_k), kl.GlobalMaxPooling2D(name="gmp")(out_k)]
+        )
     elif pooling == "multiscale":
         parts = [
             kl.GlobalAveragePooling2D(name=f"gap_block{b}")(_block_output(vgg, b))
@@ -261,7 +268,7 @@ def pretrained_backbone(
         ]
         emb = kl.Concatenate(name="embedding")(parts) if len(parts) > 1 else parts[0]
     else:
-        raise ValueError(f"pooling must be 'avg', 'max' or 'multiscale', not {pooling!r}")
+        raise ValueError(f"pooling must be 'avg', 'max', 'avgmax' or 'multiscale', not {pooling!r}")
     out = emb
     if classes:
         if len(classes) < 2:

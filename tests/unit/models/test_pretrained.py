@@ -236,3 +236,13 @@ def test_gem_pool_lies_between_average_and_max() -> None:
     assert np.all(g >= mean - 1e-5) and np.all(g <= mx + 1e-5) and np.any(g > mean + 1e-3)
     np.testing.assert_allclose(gem_pool(maps, p=1.0), mean, rtol=1e-5)
     np.testing.assert_allclose(gem_pool(maps, p=200.0), mx, rtol=0.05)
+
+
+def test_avgmax_pooling_is_the_block_average_and_max_side_by_side() -> None:
+    x = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    both = pretrained_backbone(layer="block4", pooling="avgmax", input_px=64)
+    assert both.embedding_dim == 1024
+    emb = np.asarray(both.encoder(both.to_input(x)))
+    for half, pooling in ((emb[:, :512], "avg"), (emb[:, 512:], "max")):
+        one = pretrained_backbone(layer="block4", pooling=pooling, input_px=64)
+        np.testing.assert_allclose(half, np.asarray(one.encoder(one.to_input(x))), rtol=1e-5, atol=1e-5)
