@@ -158,6 +158,8 @@ def choose_layer(feats: dict[str, np.ndarray], train: pd.DataFrame, *, folds: in
     groups = train["group"].astype(str).to_numpy()
     scores: dict[str, float] = {}
     cands = {f"{layer}/{pool}": feats[f"{layer}_{pool}"] for layer in LAYERS for pool in POOLINGS}
+    for layer in LAYERS:  # the block's average and max side by side (pooling "avgmax")
+        cands[f"{layer}/avgmax"] = np.concatenate([feats[f"{layer}_avg"], feats[f"{layer}_max"]], axis=1)
     cands["block5/multiscale"] = np.concatenate(
         [feats["block3_avg"], feats["block4_avg"], feats["block5_avg"]], axis=1
     )
@@ -246,11 +248,12 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     out["layer_choice"] = choice
     layer, pooling = choice["best"].split("/")
     frozen = pretrained_backbone(layer=layer, pooling=pooling, input_px=INPUT_PX, seed=SEED)
-    frozen_emb = (
-        np.concatenate([feats["block3_avg"], feats["block4_avg"], feats["block5_avg"]], axis=1)
-        if pooling == "multiscale"
-        else feats[f"{layer}_{pooling}"]
-    )
+    if pooling == "multiscale":
+        frozen_emb = np.concatenate([feats["block3_avg"], feats["block4_avg"], feats["block5_avg"]], axis=1)
+    elif pooling == "avgmax":
+        frozen_emb = np.concatenate([feats[f"{layer}_avg"], feats[f"{layer}_max"]], axis=1)
+    else:
+        frozen_emb = feats[f"{layer}_{pooling}"]
     tag = "online_real-vgg16-hed-frozen"
     _prefill(tag, frozen, df, frozen_emb)
     out["prefill_check"] = {"vgg16-hed-frozen": _check(frozen, df, frozen_emb)}
