@@ -206,3 +206,22 @@ def test_learning_curve_figures_plot_and_summary_line(session: OnlineSession, tm
         out = tmp_path / f"curve-{type(curve).__name__}.png"
         plot_learning_curve(curve, path=out)
         assert out.is_file() and out.stat().st_size > 5_000
+
+
+def test_the_random_curve_extends_the_random_control_to_every_test_label(session: OnlineSession) -> None:
+    session.restart()
+    rounds = session.run_rounds(strategy="hybrid", step=3, until=6, random_repeats=2)
+    n_test = len(session.predictions("test"))
+    fp = session.fingerprint
+    curve = session.random_curve([0, 3, 6, n_test], repeats=2)
+    assert curve["labels"].tolist() == [0, 3, 6, n_test]
+    assert session.fingerprint == fp  # the session's classifier is left as it was
+    # the same draws and fitting as the rounds' random control, and every test label is the ceiling
+    assert curve["random_acc"].iloc[0] == pytest.approx(rounds[0].before.accuracy)
+    assert curve["random_acc"].iloc[1] == pytest.approx(rounds[0].random_accuracy)
+    assert curve["random_acc"].iloc[2] == pytest.approx(rounds[1].random_accuracy)
+    assert rounds[-1].ceiling is not None
+    assert curve["random_acc"].iloc[3] == pytest.approx(rounds[-1].ceiling.accuracy)
+    assert (curve["random_min"] <= curve["random_acc"]).all() and (
+        curve["random_acc"] <= curve["random_max"]
+    ).all()
