@@ -10,9 +10,9 @@ Saerens et al. 2002). Selection strategies are not run here: the full protocol m
 embedding. The pooled features come from ``benchmarks/online_real._features`` (blocks 1-4 once per input size,
 cached in ``bench/cache``).
 
-``python -m benchmarks.online_real_sweep [px ...] [--mlp] [--names a,b] [--part -x]`` prints one JSON object
+``python -m benchmarks.online_real_sweep [px ...] [--mlp] [--names a,b] [--part=-x]`` prints one JSON object
 and writes ``bench/cache/online_real_sweep<part>.json``; ``--merge`` puts every part into ``bench/results.json``
-as the ``"online_real_sweep"`` section.
+as the ``"online_real_sweep"`` section; ``--mlp-rows`` runs :data:`MLP_ROWS` with the session's MLP only.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pandas as pd
 
 from benchmarks.online import CACHE, DRAWS
 
+MLP_ROWS = ("block4_max", "block4_avg+block4_max")  # measured with the session's MLP too
 PROBE_C = 0.01  # the linear probe's inverse regularisation (online_real.choose_layer's)
 
 SINGLE = tuple(f"block{b}_{p}" for b in (3, 4, 5) for p in ("avg", "max", "gem"))
@@ -234,6 +235,17 @@ def run(
     return out
 
 
+def mlp_rows(px: int = 150) -> dict[str, Any]:
+    """:data:`MLP_ROWS` with the session's MLP and refit (part ``-mlp``)."""
+    df, f = pools(px)
+    out: dict[str, Any] = {}
+    for name in MLP_ROWS:
+        out[name] = evaluate(df, np.concatenate([f[k] for k in name.split("+")], 1), mlp=True)
+        print("mlp", name, out[name], flush=True)
+        (CACHE / "online_real_sweep-mlp.json").write_text(json.dumps({f"mlp{px}": out}, indent=1))
+    return out
+
+
 def merge() -> dict[str, Any]:
     """The parts written by :func:`run` (``bench/cache/online_real_sweep*.json``) as one ``"online_real_sweep"``
     section of ``bench/results.json`` (other sections kept): per input size, every candidate's figures."""
@@ -248,6 +260,18 @@ def merge() -> dict[str, Any]:
                 section.setdefault(key, {}).update(value)
             elif key not in section:
                 section[key] = value
+    # the representation table in the online_real keys (after: the hybrid third, not run here)
+    reps: dict[str, Any] = {}
+    rows = [(f"vgg16-hed-frozen {k}", "mlp", section.get("mlp150", {}).get(k), 0.0) for k in MLP_ROWS]
+    ft = section.get("px150", {}).get("finetuned/block5_max")
+    rec = section.get("finetuned", {})
+    rows.append(("vgg16-hed-finetuned", "probe", ft, rec.get("train_s", 0.0) + rec.get("trunk_share_s", 0.0)))
+    for name, clf, r, setup_s in rows:
+        if r:
+            reps[name] = {"before": r["before"], "after": None, "random": r["random"], "ceiling": r["ceiling"],
+                          "bal_before": r["bal_before"], "bal_ceiling": r["bal_ceiling"],
+                          "classifier": clf, "setup_s": round(setup_s, 1)}  # fmt: skip
+    section["representations"] = reps
     merge_results(RESULTS, {"online_real_sweep": section})
     return section
 
@@ -263,8 +287,12 @@ if __name__ == "__main__":
     ap.add_argument("--names", default="", help="comma-separated candidates, e.g. block4_max,block5_gem")
     ap.add_argument("--no-finetuned", action="store_true")
     ap.add_argument("--part", default="")
+    ap.add_argument("--mlp-rows", action="store_true", help="only MLP_ROWS with the session's MLP, then stop")
     ap.add_argument("--merge", action="store_true", help="merge the parts into bench/results.json and stop")
     a = ap.parse_args()
+    if a.mlp_rows:
+        print(json.dumps(mlp_rows(), indent=1))
+        raise SystemExit(0)
     if a.merge:
         print(json.dumps(merge(), indent=1))
         raise SystemExit(0)
