@@ -927,7 +927,9 @@ class RelabelGrid:
         else:
             notes.append("no defect mask for this image")
         probs = [
-            f"p({html.escape(c)})={float(row[f'p_{c}']):.3f}" for c in self.classes if f"p_{c}" in row.index
+            f"p({html.escape(self.display(c))})={float(row[f'p_{c}']):.3f}"
+            for c in self.classes
+            if f"p_{c}" in row.index
         ]
         label = self.store.label_of(row.sha256)
         height, width = image.shape[:2]
@@ -937,8 +939,9 @@ class RelabelGrid:
             notes.append(f"shown {factor}x, pixels kept")
         self.zoom_caption.value = (
             f"<b>{html.escape(str(row.path))}</b> · {width}×{height} px · "
-            f"pred <b>{html.escape(str(row.pred))}</b> ({', '.join(probs)}) · label "
-            f"<b>{html.escape(label or 'none')}</b><br>{' · '.join(notes)} · Escape or z closes"
+            f"pred <b>{html.escape(self.display(str(row.pred)))}</b> ({', '.join(probs)}) · label "
+            f"<b>{html.escape(self.display(label) if label else 'none')}</b><br>{' · '.join(notes)} · "
+            "Escape or z closes"
         )
         self.zoom_image.value = _png(image)
         self.zoom_image.layout.width = f"{image.shape[1]}px"  # its own size, never stretched to the page
