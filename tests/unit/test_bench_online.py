@@ -31,3 +31,27 @@ def test_one_draw_reports_the_package_figures(tmp_path: Path, monkeypatch: pytes
     )  # the bench's name for the package's figure
     assert len(out["random_acc_draws"]) == bench.RANDOM_REPEATS
     assert all(0.0 <= out[f"acc_after_{s}"] <= 1.0 for s in bench.COMPARED)
+
+
+@pytest.mark.slow
+def test_one_curve_draw_extends_the_random_control_to_every_test_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import online_curve as bench
+    from olkit.online.session import make_tiny_session
+
+    tiny = make_tiny_session(tmp_path / "tiny", n_train=40, n_new=24)
+    manifest = tiny.splits.copy()
+    manifest["split"] = manifest["split"].map(
+        {"train": "data_train", "holdout": "data_new", "test": "data_new"}
+    )
+    monkeypatch.setattr(bench, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(bench, "STRATEGIES", ("hybrid",))
+    monkeypatch.setattr(bench, "STEP", 2)
+    monkeypatch.setattr(bench, "EXTEND_STEP", 3)
+    row = bench._one_draw(manifest, tiny.backbone, tag="smoke", seed=0, group_col=None, progress=False)
+    n_test = row["sizes"]["test"]
+    assert row["labels"] == [0, 2, 4] and n_test == 12  # rounds up to a third of the test set
+    assert row["random_ext_labels"] == [7, 10, 12]  # then the random control on, up to every test label
+    assert len(row["random_ext_acc"]) == 3 and all(0.0 <= a <= 1.0 for a in row["random_ext_acc"])
+    assert row["random_ext_acc"][-1] == pytest.approx(row["ceiling"])  # every test label is the ceiling
