@@ -55,4 +55,8 @@ def test_run_case_reports_the_package_figures(tmp_path: Path) -> None:
     assert summary["full"]["ms_b32"] == float(full["ms_b32"])
     assert (tmp_path / "prune_pareto_smoke.png").stat().st_size > 1000
     assert (tmp_path / "smoke" / "table.csv").is_file()
+    # the front: every candidate with its mean accuracy over the draws, and mask-guided against the controls
+    assert len(summary["front"]) == len(res) and all(r["n_draws"] == bench.DRAWS for r in summary["front"])
+    assert {f"mask-{m}" for m in bench.METHODS} == set(summary["mask_above_controls"])
+    assert all(v["sizes"] == 1 for v in summary["mask_above_controls"].values())
     json.dumps(summary, default=float)  # what the bench writes
