@@ -17,6 +17,12 @@ What this package adds to the original
   class covers (network-dissection style, Bau et al. 2017). The masks are reduced to the map with area averaging
   and a cell is positive when any target pixel falls in it. This is invariant to a filter's scale and compares
   every filter at the same coverage as the mask.
+* ``method="contrast"`` (an option, no binarisation): a filter's mean activation inside the mask minus outside,
+  divided by its standard deviation over every cell of the scoring images (scale-free; dead filters last).
+* ``min_filters`` (:class:`CandidateGrid`, :func:`score_filters`): a floor on the filters every layer keeps; the
+  original's rule alone (1) leaves VGG16's first layers 3 of 64 filters at ``f = 0.05``.
+* The greedy scoring computes each unit's maps from the previous unit's conv input (:class:`.score.GreedyMaps`):
+  one pass through the network per leave factor instead of one per conv layer.
 * Real surgery (:func:`prune_model`): the dropped channels are removed from the Conv2D, from the BatchNormalization
   and the activation that follow it (BN weights are kept, the original lost them), and from the input of the next
   Conv2D or Dense (also through a Flatten), producing a smaller Keras model saved as ``.keras``. The original only
