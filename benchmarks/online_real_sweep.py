@@ -12,7 +12,7 @@ cached in ``bench/cache``).
 
 ``python -m benchmarks.online_real_sweep [px ...] [--mlp] [--names a,b] [--part=-x]`` prints one JSON object
 and writes ``bench/cache/online_real_sweep<part>.json``; ``--merge`` puts every part into ``bench/results.json``
-as the ``"online_real_sweep"`` section; ``--mlp-rows`` runs :data:`MLP_ROWS` with the session's MLP only.
+as the ``"online_real_sweep"`` section; ``--mlp-rows`` runs :data:`MLP_ROWS` with the session's MLP only, ``--synthetic`` the same on the synthetic patches at 96 px.
 """
 
 from __future__ import annotations
@@ -246,6 +246,39 @@ def mlp_rows(px: int = 150) -> dict[str, Any]:
     return out
 
 
+def synthetic_check(px: int = 96, pool: int = 600) -> dict[str, Any]:
+    """:data:`MLP_ROWS` on the synthetic patches (``data_root()``) at the demo's ``px``, a seeded, class-stratified
+    ``pool`` of data_train and all of data_new, with the session's MLP (part ``-synth96``): does a pooling chosen
+    on photographs keep the demo's figures?"""
+    from benchmarks.online import SEED
+    from olkit.data.io import load_dataset
+    from olkit.models.pretrained import pretrained_backbone
+    from olkit.paths import data_root
+
+    m = load_dataset(data_root(), progress=False)
+    tr = m[m["split"] == "data_train"]
+    rng = np.random.default_rng(SEED)
+    keep = [
+        g.iloc[np.sort(rng.permutation(len(g))[: round(pool * len(g) / len(tr))])]
+        for _, g in tr.groupby("label")
+    ]
+    df = pd.concat([*keep, m[m["split"] == "data_new"]]).reset_index(drop=True)
+    bb = pretrained_backbone(layer="block4", pooling="avgmax", input_px=px)
+    paths = list(df["path"])
+    emb = np.concatenate(
+        [np.asarray(bb.encoder(bb.to_input(bb.prepare(paths[s : s + 32])))) for s in range(0, len(paths), 32)]
+    )
+    parts = {"block4_max": emb[:, 512:], "block4_avg+block4_max": emb}
+    out: dict[str, Any] = {"pool": len(df), "px": px}
+    for name in MLP_ROWS:
+        out[name] = evaluate(df, parts[name], mlp=True)
+        print("synthetic", name, out[name], flush=True)
+        (CACHE / f"online_real_sweep-synth{px}.json").write_text(
+            json.dumps({f"synthetic{px}": out}, indent=1)
+        )
+    return out
+
+
 def merge() -> dict[str, Any]:
     """The parts written by :func:`run` (``bench/cache/online_real_sweep*.json``) as one ``"online_real_sweep"``
     section of ``bench/results.json`` (other sections kept): per input size, every candidate's figures."""
@@ -288,8 +321,14 @@ if __name__ == "__main__":
     ap.add_argument("--no-finetuned", action="store_true")
     ap.add_argument("--part", default="")
     ap.add_argument("--mlp-rows", action="store_true", help="only MLP_ROWS with the session's MLP, then stop")
+    ap.add_argument(
+        "--synthetic", action="store_true", help="only MLP_ROWS on the synthetic patches at 96 px"
+    )
     ap.add_argument("--merge", action="store_true", help="merge the parts into bench/results.json and stop")
     a = ap.parse_args()
+    if a.synthetic:
+        print(json.dumps(synthetic_check(), indent=1))
+        raise SystemExit(0)
     if a.mlp_rows:
         print(json.dumps(mlp_rows(), indent=1))
         raise SystemExit(0)
