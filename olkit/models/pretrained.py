@@ -416,6 +416,7 @@ def finetune_top(
     y = y_idx.astype(np.float32)[:, None] if binary else y_idx
     ds = tf.data.Dataset.from_tensor_slices((features, y)).shuffle(len(y), seed=seed)
 
+    @tf.autograph.experimental.do_not_convert  # plain tf ops: no autograph (its closure warning stays off)
     def aug(f: Any, t: Any) -> Any:
         f = tf.image.random_flip_left_right(f, seed=seed)
         f = tf.image.rot90(f, k=tf.random.uniform([], 0, 4, dtype=tf.int32, seed=seed + 1))
