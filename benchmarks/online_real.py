@@ -254,19 +254,20 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         frozen_emb = np.concatenate([feats[f"{layer}_avg"], feats[f"{layer}_max"]], axis=1)
     else:
         frozen_emb = feats[f"{layer}_{pooling}"]
-    tag = "online_real-vgg16-hed-frozen"
-    _prefill(tag, frozen, df, frozen_emb)
-    out["prefill_check"] = {"vgg16-hed-frozen": _check(frozen, df, frozen_emb)}
+    out["prefill_check"] = {}
+
+    def measure(name: str, bb: Any, emb: np.ndarray, **kwargs: Any) -> None:
+        """The protocol on representation ``name``: its embeddings prefilled into the cache and checked first."""
+        tag = f"online_real-{name}"
+        _prefill(tag, bb, df, emb)
+        out["prefill_check"][name] = _check(bb, df, emb)
+        runs[name] = protocol(
+            data, tag=tag, group_col="group", manifest=df, backbone=bb, progress=progress, representation=name,
+            **kwargs,
+        )  # fmt: skip
+
     setup["vgg16-hed-frozen"] = 0.0
-    runs["vgg16-hed-frozen"] = protocol(
-        data,
-        tag=tag,
-        group_col="group",
-        manifest=df,
-        backbone=frozen,
-        progress=progress,
-        representation="vgg16-hed-frozen",
-    )
+    measure("vgg16-hed-frozen", frozen, frozen_emb)
     # prior shift: the same protocol with the classifiers adjusted to the EM estimate of the test priors
     keys = ("holdout_acc_before", "holdout_acc_after", "random_acc_after", "ceiling_acc", "holdout_bal_acc_before",
             "holdout_bal_acc_after", "after_beats_random")  # fmt: skip
@@ -277,8 +278,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
     ):
         if name not in runs:
             continue
-        t_tag = "online_real-compact" if name == "compact" else tag
-        r = protocol(data, tag=t_tag, group_col="group", manifest=df, progress=progress, representation=name,
+        r = protocol(data, tag=f"online_real-{name}", group_col="group", manifest=df, progress=progress, representation=name,
                      prior_shift=True, extras=False, **kw)  # fmt: skip
         prior[name] = {"with": {k: r[k] for k in keys}, "without": {k: runs[name][k] for k in keys}}
     out["prior_shift"] = prior
@@ -291,19 +291,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         setup["vgg16-hed-ssl"] = time.perf_counter() - t0
         out["ssl"] = {"kind": "denoising autoencoder on frozen features", "latent": AE_LATENT, "epochs": AE_EPOCHS,
                       "loss": [ae_hist["loss"][0], ae_hist["loss"][-1]], "images": len(df)}  # fmt: skip
-        tag = "online_real-vgg16-hed-ssl"
-        _prefill(tag, ssl, df, ssl_emb)
-        out["prefill_check"]["vgg16-hed-ssl"] = _check(ssl, df, ssl_emb)
-        runs["vgg16-hed-ssl"] = protocol(
-            data,
-            tag=tag,
-            group_col="group",
-            manifest=df,
-            backbone=ssl,
-            progress=progress,
-            representation="vgg16-hed-ssl",
-            extras=False,
-        )
+        measure("vgg16-hed-ssl", ssl, ssl_emb, extras=False)
 
     # (c) fine-tuned on the train pool: block 5 + head (block-5 features; the frozen choice's pooling when single)
     if "vgg16-hed-finetuned" in only:
@@ -327,20 +315,7 @@ def representations(data: Path, *, progress: bool = False) -> dict[str, Any]:
         out["finetune"] = {"head": rec["head"], "top": rec["top"], "pooling": ft_pool, "epochs": FT_EPOCHS,
                            "head_epochs": FT_HEAD_EPOCHS, "lr": FT_LR, "images": len(sub), "train_s": round(train_s, 1),
                            "trunk_share_s": round(trunk_s * len(sub) / len(df), 1)}  # fmt: skip
-        tag = "online_real-vgg16-hed-finetuned"
-        ft_bb = ft
-        _prefill(tag, ft_bb, df, ft_emb)
-        out["prefill_check"]["vgg16-hed-finetuned"] = _check(ft_bb, df, ft_emb)
-        runs["vgg16-hed-finetuned"] = protocol(
-            data,
-            tag=tag,
-            group_col="group",
-            manifest=df,
-            backbone=ft_bb,
-            progress=progress,
-            representation="vgg16-hed-finetuned",
-            extras=False,
-        )
+        measure("vgg16-hed-finetuned", ft, ft_emb, extras=False)
 
     table = {}
     for name, r in runs.items():
