@@ -829,6 +829,28 @@ def seed_training(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def classifier_targets(
+    labels: Sequence[ClassName], classes: Sequence[ClassName]
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The class indices of ``labels`` in ``classes``, the Keras targets (a float column for two classes, the
+    indices otherwise) and whether the head is binary (one sigmoid unit)."""
+    y_idx = np.array([list(classes).index(str(c)) for c in labels], dtype=np.int64)
+    binary = len(classes) == 2
+    return y_idx, (y_idx.astype(np.float32)[:, None] if binary else y_idx), binary
+
+
+def compile_classifier(model: Any, learning_rate: float, *, binary: bool) -> None:
+    """Compile a classifier head for :func:`classifier_targets`' targets: Adam, binary or sparse categorical
+    cross-entropy, accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
 def train_backbone(
     backbone: Backbone,
     images: Sequence[PathLike | ImageArray],
@@ -876,9 +898,7 @@ def train_backbone(
     seed_training(cfg.seed)
     t0 = time.perf_counter()
     x = backbone.prepare(images)
-    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
-    binary = len(classes) == 2
-    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
+    y_idx, y, binary = classifier_targets(labels, classes)
     tr, va = _split_indices(y_idx, cfg.validation_split, cfg.seed)
     has_val = len(va) > 0
     history: dict[str, dict[str, list[float]]] = {}
@@ -930,11 +950,7 @@ def train_backbone(
         history["autoencoder"] = {k: [float(v) for v in vals] for k, vals in h.history.items()}
         for name in ("conv1", "bn1", "conv2", "bn2", "latent"):
             backbone.model.get_layer(name).set_weights(ae.get_layer(name).get_weights())
-    backbone.model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_classifier(backbone.model, cfg.learning_rate, binary=binary)
     ds_tr = _dataset(
         x[tr], y[tr], backbone, cfg.batch_size, augment="flip" if cfg.augment else "none", seed=cfg.seed
     )
@@ -978,19 +994,11 @@ def finetune_backbone(
 ) -> dict[str, list[float]]:
     """Fine-tune the whole model (head included) on a few labelled images, as the original's retraining step
     (one epoch on the relabeled images). Returns the Keras history; the fingerprint changes."""
-    import keras
-
     classes = list(backbone.classes)
     seed_training(seed)
     x = backbone.prepare(images)
-    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
-    binary = len(classes) == 2
-    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
-    backbone.model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    _, y, binary = classifier_targets(labels, classes)
+    compile_classifier(backbone.model, learning_rate, binary=binary)
     ds = _dataset(x, y, backbone, batch_size, augment="none", seed=seed)
     h = backbone.model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
     backbone._encoder = None

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from olkit.errors import DataNotFoundError, ModelMismatchError
-from olkit.models.conv_base import Backbone, Preprocessing
+from olkit.models.conv_base import Backbone, Preprocessing, classifier_targets, compile_classifier
 from olkit.types import ClassName, PathLike
 
 __all__ = [
@@ -401,7 +401,6 @@ def finetune_top(
     of ``labels`` on the trunk's ``features`` (:func:`trunk_features`): the standard recipe of a few epochs at a
     low learning rate, top block(s) only. ``augment`` adds flips and quarter turns of the feature maps (patches
     have no up or down). Returns the Keras history; the backbone's fingerprint changes."""
-    import keras
     import tensorflow as tf
 
     from olkit.models.conv_base import seed_training
@@ -411,9 +410,7 @@ def finetune_top(
         raise ValueError("the backbone has no head: build it with pretrained_backbone(..., classes=[...])")
     seed_training(seed)
     top = top_model(backbone, cut=cut, output="model")
-    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
-    binary = len(classes) == 2
-    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
+    _, y, binary = classifier_targets(labels, classes)
     ds = tf.data.Dataset.from_tensor_slices((features, y)).shuffle(len(y), seed=seed)
 
     @tf.autograph.experimental.do_not_convert  # plain tf ops: no autograph (its closure warning stays off)
@@ -424,11 +421,7 @@ def finetune_top(
 
     if augment:
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
-    top.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_classifier(top, learning_rate, binary=binary)
     h = top.fit(ds.batch(batch_size).prefetch(2), epochs=epochs, verbose=0, shuffle=False)  # ds shuffles
     backbone._encoder = None
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
@@ -455,17 +448,11 @@ def train_head(
     if len(classes) < 2:
         raise ValueError("the backbone has no head: build it with pretrained_backbone(..., classes=[...])")
     seed_training(seed)
-    y_idx = np.array([classes.index(str(c)) for c in labels], dtype=np.int64)
-    binary = len(classes) == 2
-    y = y_idx.astype(np.float32)[:, None] if binary else y_idx
+    _, y, binary = classifier_targets(labels, classes)
     inp = keras.Input(np.asarray(embeddings).shape[1:])
     m = backbone.model
     head = keras.Model(inp, m.get_layer("head")(m.get_layer("dropout")(inp)))
-    head.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_classifier(head, learning_rate, binary=binary)
     h = head.fit(
         np.asarray(embeddings, np.float32), y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True
     )
