@@ -19,8 +19,9 @@ from olkit.types import PathLike
 
 if TYPE_CHECKING:
     from olkit.deploy.predict import PredictResult
+    from olkit.prune.candidates import EvaluationSample
 
-__all__ = ["Bundle", "bundle", "export_run", "run_exports"]
+__all__ = ["Bundle", "bundle", "export_chosen", "export_run", "run_exports"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,82 @@ def bundle(
     return Bundle(info=info, card=card, agreement=table, latency=latency)
 
 
+def export_chosen(
+    model: Any | PathLike,
+    sample: EvaluationSample,
+    out_dir: PathLike,
+    *,
+    runtimes: str | Sequence[str] = "litert,onnx",
+    classifier: Literal["logreg", "mlp"] = "logreg",
+    seed: int = 0,
+    manifest: PathLike | None = None,
+    measure: bool = False,
+    progress: bool = True,
+) -> tuple[Bundle, PredictResult]:
+    """Export a pruned conv base with the classifier the evaluation fitted, check it and classify the held-out part.
+
+    The one export of a pruning result, shared by the pruning notebook (its evaluation sample, in memory) and
+    ``olkit export RUN`` (:func:`export_run`, which draws the sample again): the classifier is fitted on
+    ``sample.train`` as the evaluation fitted it (:func:`olkit.deploy.fold.from_prune`), folded and exported with
+    :func:`bundle` (checked against the two-part pipeline on ``sample.test``, int8 calibrated on ``sample.train``,
+    the model card beside it), and the held-out images are classified with the export
+    (``predictions_heldout.csv`` in the export folder).
+
+    Parameters
+    ----------
+    model
+        The pruned conv model, or its ``.keras`` file (a run's ``prune/chosen.keras``: the card records its digest).
+    sample
+        The evaluation sample (:func:`olkit.prune.candidates.evaluation_sample`) at the model's input size.
+    out_dir
+        The export folder.
+    runtimes
+        Exports beside ``model.keras`` (:func:`olkit.deploy.export.formats_for`: ``"litert,onnx"``; ``""`` none).
+    classifier, seed
+        The evaluation's classifier (the first of the notebook's ``classifiers``) and seed.
+    manifest
+        The training data's manifest, hashed into the card.
+    measure
+        Time every export into the card (:func:`bundle`).
+    progress
+        Show the predict progress bar.
+    """
+    import keras
+
+    from olkit.deploy.export import formats_for
+    from olkit.deploy.fold import from_prune, pipeline_proba
+    from olkit.deploy.predict import predict_files
+
+    base = (
+        model
+        if hasattr(model, "layers")
+        else keras.models.load_model(Path(model), safe_mode=True, compile=False)
+    )
+    deployed, head = from_prune(
+        model, sample.images, sample.labels, train=sample.train, classifier=classifier, seed=seed
+    )
+    test = sample.images[sample.test]
+    out = bundle(
+        deployed,
+        out_dir,
+        eval_images=test,
+        eval_labels=list(sample.labels[sample.test]),
+        reference=pipeline_proba(base, head, test),
+        formats=formats_for(runtimes),
+        calibration=sample.images[sample.train],
+        manifest=manifest,
+        data_note=sample.summary(),
+        measure=measure,
+    )
+    held_out = predict_files(
+        out.folder,
+        [sample.paths[i] for i in sample.test],
+        out.folder / "predictions_heldout.csv",
+        progress=progress,
+    )
+    return out, held_out
+
+
 def export_run(
     run: PathLike,
     *,
@@ -133,11 +210,9 @@ def export_run(
 
     The evaluation sample is drawn again from the data the run pruned for (``metrics.json``'s
     ``prune.data_root``; its ``data_train`` images) with the notebook's ``n_eval`` and ``seed``
-    (:func:`olkit.prune.candidates.evaluation_sample`: the same images, the same grouped split), the classifier is
-    fitted on its train part as the evaluation fitted it (:func:`olkit.deploy.fold.from_prune`), folded and
-    exported with :func:`bundle` (checked against the two-part pipeline on the test part, int8 calibrated on the
-    train part, the model card beside it), and the held-out images are classified with the export
-    (``predictions_heldout.csv`` in the export folder).
+    (:func:`olkit.prune.candidates.evaluation_sample`: the same images, the same grouped split), then exported by
+    :func:`export_chosen`, the call the notebook makes on the sample it holds: the classifier fitted on the train
+    part, the folded model checked and carded, the held-out images classified (``predictions_heldout.csv``).
 
     Parameters
     ----------
@@ -162,9 +237,6 @@ def export_run(
     import keras
 
     from olkit.data.prepare import manifest_file, run_manifest
-    from olkit.deploy.export import formats_for
-    from olkit.deploy.fold import from_prune, pipeline_proba
-    from olkit.deploy.predict import predict_files
     from olkit.paths import RunFolder
     from olkit.prune.candidates import evaluation_sample
 
@@ -181,28 +253,15 @@ def export_run(
             f"{folder.metrics}: no pruning data root recorded (run the pruning notebook first)"
         )
     manifest = run_manifest(folder, root).query("split == 'data_train'")
-    base = keras.models.load_model(folder.chosen, safe_mode=True, compile=False)
-    size = int(base.inputs[0].shape[1])
-    ev = evaluation_sample(manifest, n_eval=n_eval, size=size, seed=seed)
-    deployed, head = from_prune(
-        folder.chosen, ev.images, ev.labels, train=ev.train, classifier=classifier, seed=seed
-    )
-    out = bundle(
-        deployed,
+    size = int(keras.models.load_model(folder.chosen, safe_mode=True, compile=False).inputs[0].shape[1])
+    return export_chosen(
+        folder.chosen,
+        evaluation_sample(manifest, n_eval=n_eval, size=size, seed=seed),
         out_dir if out_dir is not None else folder.prune / "export",
-        eval_images=ev.images[ev.test],
-        eval_labels=list(ev.labels[ev.test]),
-        reference=pipeline_proba(base, head, ev.images[ev.test]),
-        formats=formats_for(runtimes),
-        calibration=ev.images[ev.train],
+        runtimes=runtimes,
+        classifier=classifier,
+        seed=seed,
         manifest=manifest_file(folder, root),
-        data_note=ev.summary(),
         measure=measure,
-    )
-    held_out = predict_files(
-        out.folder,
-        [ev.paths[i] for i in ev.test],
-        out.folder / "predictions_heldout.csv",
         progress=progress,
     )
-    return out, held_out

@@ -473,15 +473,11 @@ def test_the_model_the_expert_just_retrained_is_the_one_exported(tmp_path) -> No
 
 
 @pytest.mark.slow
-def test_a_runs_prune_output_exported_and_predicted_as_the_notebook(data, tmp_path, capsys) -> None:
-    """Done when of issue 16: a run's ``prune/chosen.keras`` exported with ``olkit export RUN``, then ``olkit
-    predict`` on a folder of the user's images: the same classes as the notebook's two-part pipeline."""
-    from olkit.cli import main
-    from olkit.data.io import load_images
+def _pruned_run(tmp_path: Path, images: np.ndarray, labels: np.ndarray):
+    """A run folder as the pruning notebook leaves it: ``prune/chosen.keras`` (:func:`_base`) and the data root
+    it pruned for (48 ``data_train`` images, 16 ``data_new``)."""
     from olkit.paths import RunFolder
-    from olkit.prune.candidates import evaluation_sample
 
-    images, labels, _, _ = data
     root = tmp_path / "plant"
     for i, (img, y) in enumerate(zip(images[:64], labels[:64])):
         p = root / ("data_train" if i < 48 else "data_new") / str(y) / f"img_{i:03d}.png"
@@ -490,6 +486,18 @@ def test_a_runs_prune_output_exported_and_predicted_as_the_notebook(data, tmp_pa
     run = RunFolder.create(tmp_path / "run")
     _base().save(run.chosen)
     run.update_metrics("prune", {"data_root": str(root)})
+    return run, root
+
+
+def test_a_runs_prune_output_exported_and_predicted_as_the_notebook(data, tmp_path, capsys) -> None:
+    """Done when of issue 16: a run's ``prune/chosen.keras`` exported with ``olkit export RUN``, then ``olkit
+    predict`` on a folder of the user's images: the same classes as the notebook's two-part pipeline."""
+    from olkit.cli import main
+    from olkit.data.io import load_images
+    from olkit.prune.candidates import evaluation_sample
+
+    images, labels, _, _ = data
+    run, root = _pruned_run(tmp_path, images, labels)
     assert main(["export", str(run.root), "--runtimes", "onnx", "--n-eval", "48"]) == 0
     printed = capsys.readouterr().out
     export = run.prune / "export"
@@ -517,3 +525,37 @@ def test_a_runs_prune_output_exported_and_predicted_as_the_notebook(data, tmp_pa
     want = np.asarray(head.classes_)[pipeline_proba(base, head, x).argmax(1)]
     assert [r["predicted"] for r in rows] == [str(c) for c in want]
     assert main(["export", str(tmp_path / "no-run")]) != 0  # no chosen model: a usage error, said
+
+
+def test_the_notebooks_export_is_olkit_export(data, tmp_path) -> None:
+    """Notebook 3 exports with :func:`export_chosen` on the evaluation sample it holds; ``olkit export RUN``
+    (:func:`export_run`) draws the sample again from the run: the same model, checks and held-out predictions."""
+    import keras
+
+    from olkit.data.prepare import manifest_file, run_manifest
+    from olkit.deploy.bundle import export_chosen, export_run
+    from olkit.prune.candidates import evaluation_sample
+
+    images, labels, _, _ = data
+    run, root = _pruned_run(tmp_path, images, labels)
+    cli, cli_held = export_run(run.root, out_dir=tmp_path / "cli", runtimes="onnx", n_eval=48, progress=False)
+    ev = evaluation_sample(run_manifest(run, root).query("split == 'data_train'"), n_eval=48, size=SIZE)
+    nb, nb_held = export_chosen(
+        run.chosen, ev, tmp_path / "nb", runtimes="onnx", manifest=manifest_file(run, root), progress=False
+    )
+    assert list(nb.info.files) == list(cli.info.files) == ["keras", "onnx"]
+    assert nb.agreement.equals(cli.agreement)
+    assert nb.card["source"] == cli.card["source"] and nb.card["source"]["base_sha256"] == file_sha256(
+        run.chosen
+    )
+    for key in ("data", "accuracy", "head", "params", "preprocessing"):
+        assert nb.card[key] == cli.card[key], key
+    rows = [  # the same images, classes and probabilities (the fingerprint is the bytes of each model.keras)
+        [{k: v for k, v in r.items() if k != "model_fingerprint"} for r in csv.DictReader(f.open())]
+        for f in (nb.folder / "predictions_heldout.csv", cli.folder / "predictions_heldout.csv")
+    ]
+    assert rows[0] == rows[1] and {r["path"] for r in rows[0]} == {ev.paths[i] for i in ev.test}
+    assert nb_held.n_images == cli_held.n_images == len(ev.test)
+    x = images[:8].astype(np.float32)
+    a, b = (keras.models.load_model(o.folder / "model.keras", compile=False) for o in (nb, cli))
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
