@@ -2,7 +2,8 @@
 
 Embedding: the same PNG images, the compact conv base, through :func:`olkit.online.cluster.embed_on` into fresh
 caches, in this process (TensorFlow's default threads, i.e. both cores) and on a ``LocalCluster`` of two
-one-thread workers, ``REPEATS`` times each in turn (best of each: the machine is shared); both warmed up first (traced / model loaded on the workers), so the figure is the engine's
+workers whose model calls use the same intra-op threads (:func:`olkit.online.cluster.worker_env`, so the same
+bytes), ``REPEATS`` times each in turn (best of each: the machine is shared); both warmed up first (traced / model loaded on the workers), so the figure is the engine's
 overhead (task dispatch, a worker reading its own images, shards written by workers), not TensorFlow's start-up.
 
 Selection: a synthetic pool of ``POOL`` x 512 float32 (clustered, :func:`olkit.online.neighbours.clustered_embeddings`)
@@ -98,7 +99,7 @@ def _images(folder: Path) -> tuple[list[str], list[str]]:
 def _embedding(tmp: Path) -> dict[str, Any]:
     from olkit.models.conv_base import build_backbone
     from olkit.online.cluster import cluster_client, embed_on
-    from olkit.online.embed import EmbeddingCache
+    from olkit.online.embed import EmbeddingCache, intra_op_threads
 
     (tmp / "img").mkdir()
     paths, shas = _images(tmp / "img")
@@ -115,6 +116,7 @@ def _embedding(tmp: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     with cluster_client("local", workers=2) as client:
         start_s = time.perf_counter() - t0
+        worker_threads = sorted(set(client.run(intra_op_threads).values()))
         embed_on(
             paths[:warm],
             shas[:warm],
@@ -144,6 +146,7 @@ def _embedding(tmp: Path) -> dict[str, Any]:
             "cluster": [round(x, 2) for x in cluster_s],
         },
         "workers": 2,
+        "intra_op_threads": {"inprocess": intra_op_threads(), "workers": worker_threads},
         "embed_images": N_IMAGES,
         "embed_shard": SHARD,
         "embed_same_bytes": same,

@@ -4,7 +4,8 @@
 :class:`~olkit.online.embed.EmbeddingCache`, and a ``scheduler``:
 
 - ``""``: in-process, exactly :func:`~olkit.online.embed.embed_cached`;
-- ``"local"``: a :class:`distributed.LocalCluster` of ``workers`` processes started for the job, one thread each;
+- ``"local"``: a :class:`distributed.LocalCluster` of ``workers`` processes started for the job, one task at a
+  time each;
 - an address (``tcp://10.0.0.5:8786``): an existing ``dask.distributed`` cluster, whose workers must read the
   images, the model file and the cache folder at the same paths (shared storage, see ``docs/SCALE.md``).
 
@@ -14,7 +15,11 @@ cache keyed by model path and fingerprint, checked against the fingerprint the j
 writes it as one shard, atomically (:func:`olkit.files.atomic_writer`), under a number fixed when the job was cut.
 A killed worker therefore loses at most the chunk it was computing: the scheduler reruns that task on another
 worker, which writes the same shard with the same bytes; a finished shard is never rewritten by another task.
-Workers run TensorFlow with one intra-op and one inter-op thread, so ``n`` workers fit ``n`` cores.
+Same bytes: a worker runs TensorFlow with one inter-op thread and the intra-op thread count of the process that
+started the job (:func:`~olkit.online.embed.intra_op_threads`, TensorFlow's default there: the CPUs it may use), so
+every model call splits its sums as an in-process call does and a ``"local"`` cluster writes the in-process bytes.
+oneDNN's reductions may depend on that count (differences of about 1e-7 otherwise). A worker reports the count it
+ran with; :func:`embed_on` logs a warning when it is not the caller's (an external cluster started otherwise).
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ import numpy as np
 from olkit.errors import CacheMismatchError
 from olkit.files import atomic_writer
 from olkit.models.conv_base import Backbone
-from olkit.online.embed import EmbeddingCache, EmbedResult, embed_cached, embed_images
+from olkit.online.embed import (
+    EmbeddingCache,
+    EmbedResult,
+    embed_cached,
+    embed_images,
+    intra_op_threads,
+)
 from olkit.types import ImageArray, PathLike, Sha256
 
 __all__ = [
@@ -43,15 +54,33 @@ __all__ = [
     "embed_splits",
     "load_backbone_once",
     "session_cache_folder",
+    "worker_env",
 ]
 
+log = logging.getLogger(__name__)
+
 WORKER_ENV: dict[str, str] = {
-    "TF_NUM_INTRAOP_THREADS": "1",
     "TF_NUM_INTEROP_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
-"""Environment of the workers a ``"local"`` cluster starts: one TensorFlow thread each (``n`` workers, ``n`` cores)."""
+"""Environment of every worker a ``"local"`` cluster starts, beside the intra-op count of :func:`worker_env`."""
+
+
+def worker_env(intra_op: int | None = None) -> dict[str, str]:
+    """The environment of a ``"local"`` cluster's workers: :data:`WORKER_ENV` and ``TF_NUM_INTRAOP_THREADS``.
+
+    Parameters
+    ----------
+    intra_op
+        Intra-op threads per model call; default :func:`~olkit.online.embed.intra_op_threads` of this process,
+        the count an in-process embedding uses here, which makes the workers' bytes the in-process ones.
+    """
+    threads = intra_op_threads() if intra_op is None else int(intra_op)
+    if threads < 1:
+        raise ValueError(f"intra_op must be at least 1, got {threads}")
+    return {**WORKER_ENV, "TF_NUM_INTRAOP_THREADS": str(threads)}
+
 
 MODEL_FILE = "model.keras"
 """Where :func:`embed_on` saves a :class:`Backbone` given as an object (in the cache folder, which workers read)."""
@@ -69,7 +98,7 @@ def load_backbone_once(path: PathLike, fingerprint: str) -> Backbone:
     key = (str(Path(path).resolve()), fingerprint)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _one_tf_thread()
+            _pin_tf_threads()
             bb = Backbone.load(path)
             if bb.fingerprint != fingerprint:
                 raise CacheMismatchError(
@@ -81,9 +110,9 @@ def load_backbone_once(path: PathLike, fingerprint: str) -> Backbone:
         return _MODELS[key]
 
 
-def _one_tf_thread() -> None:
-    """Pin TensorFlow to the thread counts of :data:`WORKER_ENV` when the process asked for them (before TF's
-    first op; later calls are ignored by TensorFlow and skipped here)."""
+def _pin_tf_threads() -> None:
+    """Pin TensorFlow to the thread counts of the environment (:func:`worker_env`) when the process asked for
+    them (before TF's first op; later calls are ignored by TensorFlow and skipped here)."""
     import tensorflow as tf
 
     intra = os.environ.get("TF_NUM_INTRAOP_THREADS")
@@ -114,14 +143,21 @@ def _embed_chunk(
     res = embed_images(images, bb, batch_size=batch_size, jit_compile=jit_compile, progress=False)
     with atomic_writer(path, mode="wb") as fh:
         np.savez(fh, sha256=np.array(list(sha256s), dtype="U64"), embeddings=res.embeddings)
-    return {"shard": path.name, "images": len(sha256s), "computed": len(sha256s), "pid": os.getpid()}
+    return {
+        "shard": path.name,
+        "images": len(sha256s),
+        "computed": len(sha256s),
+        "pid": os.getpid(),
+        "intra_op": intra_op_threads(),
+    }
 
 
 @contextmanager
-def cluster_client(scheduler: Any, *, workers: int = 2) -> Iterator[Any]:
+def cluster_client(scheduler: Any, *, workers: int = 2, intra_op: int | None = None) -> Iterator[Any]:
     """A :class:`distributed.Client` for ``scheduler``: ``"local"`` starts a :class:`~distributed.LocalCluster` of
-    ``workers`` one-thread processes (closed on exit); an address connects to that scheduler; a ``Client`` is used
-    as it is (left open)."""
+    ``workers`` processes running one task at a time, each model call on ``intra_op`` threads (default: this
+    process's count, :func:`worker_env`), closed on exit; an address connects to that scheduler; a ``Client`` is
+    used as it is (left open)."""
     from distributed import Client, LocalCluster
 
     if isinstance(scheduler, Client):
@@ -135,7 +171,7 @@ def cluster_client(scheduler: Any, *, workers: int = 2) -> Iterator[Any]:
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,  # not the nanny's routine "killing" notes at close
-                env=dict(WORKER_ENV),
+                env=worker_env(intra_op),
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -192,7 +228,7 @@ def embed_on(
         ``""`` in-process; ``"local"`` a ``LocalCluster`` of ``workers`` processes; a scheduler address; or a
         ``distributed.Client``.
     workers
-        Processes of a ``"local"`` cluster (one thread each).
+        Processes of a ``"local"`` cluster (one task at a time each, with this process's intra-op threads).
     batch_size, shard_size, jit_compile
         As in :func:`~olkit.online.embed.embed_cached`: a task is one shard of ``shard_size`` images.
     progress
@@ -255,9 +291,22 @@ def embed_on(
                         pure=False,
                     )
                 )
+            threads: set[int] = set()
             with tqdm(total=len(order), desc="embedding", unit="img", disable=not progress) as bar:
                 for fut in as_completed(futures):
-                    bar.update(int(fut.result()["images"]))
+                    done = fut.result()
+                    bar.update(int(done["images"]))
+                    if done.get("intra_op"):
+                        threads.add(int(done["intra_op"]))
+        mine = intra_op_threads()
+        if threads - {mine}:
+            log.warning(
+                "workers ran TensorFlow with %s intra-op threads, this process uses %d: the embeddings may differ "
+                "from in-process ones in the last bits (start the workers with TF_NUM_INTRAOP_THREADS=%d)",
+                sorted(threads),
+                mine,
+                mine,
+            )
         cache._index = None  # the workers wrote the shards: the caller's cache re-reads its folder
     seconds = time.perf_counter() - t0
     return EmbedResult(

@@ -13,6 +13,8 @@ refused with both fingerprints (:class:`olkit.errors.CacheMismatchError`).
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from olkit.files import atomic_write_json, atomic_writer
 from olkit.models.conv_base import Backbone
 from olkit.types import FloatArray, ImageArray, PathLike, Sha256
 
-__all__ = ["EmbedResult", "EmbeddingCache", "embed_cached", "embed_images"]
+__all__ = ["EmbedResult", "EmbeddingCache", "embed_cached", "embed_images", "intra_op_threads"]
 
 META = "meta.json"
 
@@ -60,6 +62,34 @@ class EmbedResult:
             "gflop_per_s": round(self.gflop_per_s, 2) if self.computed else 0.0,
             "batch": self.batch_size,
         }
+
+
+def intra_op_threads() -> int:
+    """The intra-op threads TensorFlow gives one model call in this process: one convolution's or matmul's work
+    is split over that many threads, and oneDNN's sums may depend on the split.
+
+    TensorFlow's own rule, read without starting it: the count set with ``tf.config.threading`` when TensorFlow
+    is loaded, else ``TF_NUM_INTRAOP_THREADS``, else the CPUs this process may run on
+    (``os.sched_getaffinity``). The workers of :func:`olkit.online.cluster.cluster_client` run with this count,
+    so on one machine a cluster's embeddings are the in-process bytes.
+
+    Returns
+    -------
+    int
+        Threads per op, at least 1.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "config"):
+        configured = int(tf.config.threading.get_intra_op_parallelism_threads())
+        if configured > 0:
+            return configured
+    env = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity call (macOS): all CPUs
+        return os.cpu_count() or 1
 
 
 def _forward(backbone: Backbone, jit_compile: bool) -> Any:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,8 +16,8 @@ import numpy as np
 import pytest
 
 from olkit.models.conv_base import build_backbone
-from olkit.online.cluster import cluster_client, embed_on
-from olkit.online.embed import EmbeddingCache
+from olkit.online.cluster import cluster_client, embed_on, worker_env
+from olkit.online.embed import EmbeddingCache, intra_op_threads
 from tests.unit.online.helpers import patches, write_patches
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -30,6 +33,7 @@ def job(tmp_path_factory) -> dict:
     shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     bb = build_backbone(size=(32, 32), width=8, seed=0)
     model = bb.save(folder / "backbone.keras")
+    # in-process with TensorFlow's default threads (no TF_NUM_INTRAOP_THREADS): the path a user runs
     inproc = embed_on(
         paths,
         shas,
@@ -83,6 +87,8 @@ def test_a_worker_killed_mid_job_loses_no_shard_and_the_job_completes(job) -> No
     with cluster_client("local", workers=2) as client:
         pids = client.run(os.getpid)  # {worker address: pid}, two processes
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+        # each worker splits a model call over as many threads as this process does (the same sums)
+        assert set(client.run(intra_op_threads).values()) == {intra_op_threads()}
         outcome: dict = {}
 
         def work() -> None:
@@ -150,3 +156,52 @@ def test_olkit_embed_fills_the_cache_in_process(job, tmp_path, capsys) -> None:
     # notebook 4's embed_splits fills the folder the session reads
     run = RunFolder.create(tmp_path / "run")
     assert session_cache_folder(run, job["bb"]) == run.embeddings / OnlineSession._cache_dir(None, job["bb"])  # type: ignore[arg-type]
+
+
+def _threads_in_child(code: str, **env: str) -> int:
+    full = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"} | env
+    out = subprocess.run(
+        [sys.executable, "-c", "from olkit.online.embed import intra_op_threads\n" + code],
+        env=full,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def test_intra_op_threads_follows_tensorflows_rule_and_the_workers_get_it() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert _threads_in_child("print(intra_op_threads())") == cpus  # TensorFlow's default: the usable CPUs
+    assert _threads_in_child("print(intra_op_threads())", TF_NUM_INTRAOP_THREADS="3") == 3
+    code = (
+        "import tensorflow as tf\n"
+        "tf.config.threading.set_intra_op_parallelism_threads(5)\n"
+        "print(intra_op_threads())"
+    )
+    assert _threads_in_child(code, TF_NUM_INTRAOP_THREADS="3") == 5  # tf.config wins over the variable
+    env = worker_env()
+    assert env["TF_NUM_INTRAOP_THREADS"] == str(intra_op_threads()) and env["TF_NUM_INTEROP_THREADS"] == "1"
+    assert worker_env(3)["TF_NUM_INTRAOP_THREADS"] == "3"
+    with pytest.raises(ValueError, match="at least 1"):
+        worker_env(0)
+
+
+def test_workers_on_another_thread_count_are_reported(job, caplog) -> None:
+    cache = EmbeddingCache.for_backbone(job["folder"] / "other-threads", job["bb"])
+    other = intra_op_threads() + 1
+    with cluster_client("local", workers=1, intra_op=other) as client:
+        assert set(client.run(intra_op_threads).values()) == {other}
+        with caplog.at_level(logging.WARNING, logger="olkit.online.cluster"):
+            res = embed_on(
+                job["paths"][:16],
+                job["shas"][:16],
+                job["model"],
+                cache,
+                scheduler=client,
+                shard_size=8,
+                batch_size=8,
+                progress=False,
+            )
+    assert res.computed == 16
+    assert f"workers ran TensorFlow with [{other}] intra-op threads" in caplog.text
