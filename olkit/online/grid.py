@@ -233,11 +233,12 @@ class _Tile:
         ok: bool,
         classes: list[ClassName],
         kind: str | None = None,
+        note: str = "",
     ) -> None:
         self.sha256 = row.sha256
         self.image.value = thumb
         self.box.layout.display = None
-        self.set_label(label, row=row, ok=ok, classes=classes, kind=kind)
+        self.set_label(label, row=row, ok=ok, classes=classes, kind=kind, note=note)
 
     def set_label(
         self,
@@ -247,6 +248,7 @@ class _Tile:
         ok: bool,
         classes: list[ClassName],
         kind: str | None = None,
+        note: str = "",
     ) -> None:
         name = html.escape(Path(row.path).name)
         conf = float(row.confidence) if pd.notna(row.confidence) else float("nan")
@@ -266,7 +268,7 @@ class _Tile:
         ]
         if not ok:
             lines.append(f"<br><span style='color:#b00'>missing on disk: {html.escape(str(row.path))}</span>")
-        self.caption.value = "".join(lines) + "</div>"
+        self.caption.value = "".join(lines) + "</div>" + note
         for cls, button in zip(classes, self.buttons):
             # the label in green; while none (and not unsure), the proposed label in blue
             style = (
@@ -655,9 +657,18 @@ class RelabelGrid:
             self._rendered = (self.page, tuple(sha256s))
         labels = self._current_labels(sha256s)
         kinds = self.store.kinds(sha256s) if sha256s else {}
+        notes = self.tile_notes(rows) if sha256s else {}
         for tile, row in zip(self._tiles, rows.itertuples(index=False)):
             thumb, ok = self._thumb(str(row.path))
-            tile.show(row, labels.get(row.sha256), thumb, ok, self.classes, kinds.get(row.sha256))
+            tile.show(
+                row,
+                labels.get(row.sha256),
+                thumb,
+                ok,
+                self.classes,
+                kinds.get(row.sha256),
+                note=notes.get(row.sha256, ""),
+            )
         for tile in self._tiles[len(rows) :]:
             tile.hide()
         self.page_label.value = f"page {self.page + 1} of {self.n_pages}"
@@ -665,6 +676,26 @@ class RelabelGrid:
         self.next_button.disabled = self.page >= self.n_pages - 1
         self._draw_focus()
         self._update_progress()
+
+    def tile_notes(self, rows: pd.DataFrame) -> Mapping[Sha256, str]:
+        """HTML shown under the caption of each tile of ``rows``: the grid's extension point for subclasses.
+
+        The grid calls it with the page's rows (:meth:`page_rows`) whenever it draws the page (a page change, a
+        filter, :meth:`undo`, :meth:`set_selection`), and with the rows just answered once the store holds their
+        new events, so a note may read the store and follow every answer. The default adds nothing.
+        :class:`olkit.online.team.ReviewGrid` lists every annotator's label here.
+
+        Parameters
+        ----------
+        rows
+            Rows of the selection being drawn (``sha256``, ``path``, ``pred``, ``confidence``, ...).
+
+        Returns
+        -------
+        Mapping[Sha256, str]
+            ``{sha256: html}``, text escaped by the caller (:func:`html.escape`); a row left out gets no note.
+        """
+        return {}
 
     def _update_progress(self) -> None:
         total = len(self.selection)
@@ -770,10 +801,18 @@ class RelabelGrid:
         except LabelStoreLockedError as exc:
             self._warn(str(exc))
             return
+        notes = self.tile_notes(rows.iloc[sorted(picked)])
         for where, cls, kind in answers:
             row = picked[where]
             ok = self._thumb(str(row.path))[1]
-            self._tiles[where].set_label(cls or None, row=row, ok=ok, classes=self.classes, kind=kind)
+            self._tiles[where].set_label(
+                cls or None,
+                row=row,
+                ok=ok,
+                classes=self.classes,
+                kind=kind,
+                note=notes.get(row.sha256, ""),
+            )
         self.selected, self._anchor = set(), None
         self.focus = min(max(w for w, _, _ in answers) + 1, len(rows) - 1)
         self._draw_focus()

@@ -11,14 +11,15 @@ agree and shows where they do not:
 - :func:`disagreements`: the images whose annotators gave different labels, with every annotator's label and the
   label the store's rule resolves.
 - :class:`ReviewGrid`: a :class:`~olkit.online.grid.RelabelGrid` fed with those rows (through its
-  ``set_selection``), each tile's caption listing the annotators' labels; a reviewer labels there as in the grid,
+  ``set_selection``), each tile's caption listing the annotators' labels (its public ``tile_notes`` hook, no
+  private override); a reviewer labels there as in the grid,
   and with ``LabelStore(..., resolve="reviewer", reviewer=...)`` their label decides.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -197,38 +198,28 @@ class ReviewGrid(RelabelGrid):
         self.review = disagreements(self.store, round=self.review_round)
         self.set_selection(self._rows())
 
-    def page_votes(self) -> dict[Sha256, dict[str, ClassName]]:
-        """``{sha256: {annotator: label}}`` of the tiles on the page, read from the store now."""
-        sha256s = [t.sha256 for t in self._tiles if t.sha256 is not None]
+    def votes_of(self, sha256s: Sequence[Sha256]) -> dict[Sha256, dict[str, ClassName]]:
+        """``{sha256: {annotator: label}}`` of ``sha256s`` in the review's round, read from the store now."""
         if not sha256s:
             return {}
-        votes = self.store.votes(sha256s=sha256s, round=self.review_round)
+        votes = self.store.votes(sha256s=list(sha256s), round=self.review_round)
         return {
             str(sha): dict(zip(g["annotator"], g["label"])) for sha, g in votes.groupby("sha256", sort=False)
         }
 
-    def _annotate(self) -> None:
-        votes = self.page_votes()
-        for tile in self._tiles:
-            if tile.sha256 is None:
-                continue
-            text = html.escape(votes_text(votes.get(tile.sha256, {}), self.display))
-            base = tile.caption.value.split("<div class='olkit-votes'", 1)[0]
-            tile.caption.value = (
-                f"{base}<div class='olkit-votes' style='font-size:11px;text-align:center;color:#444'>"
+    def page_votes(self) -> dict[Sha256, dict[str, ClassName]]:
+        """``{sha256: {annotator: label}}`` of the tiles on the page, read from the store now."""
+        return self.votes_of(list(self.page_rows()["sha256"]))
+
+    def tile_notes(self, rows: pd.DataFrame) -> dict[Sha256, str]:
+        """Every annotator's label under each caption (``votes anna: pitting · bob: no pitting``), read from
+        the store each time the grid draws or answers a tile, so the captions follow labels and undos."""
+        votes = self.votes_of(list(rows["sha256"]))
+        notes = {}
+        for sha in rows["sha256"]:
+            text = html.escape(votes_text(votes.get(str(sha), {}), self.display))
+            notes[str(sha)] = (
+                "<div class='olkit-votes' style='font-size:11px;text-align:center;color:#444'>"
                 f"votes {text or '(none left)'}</div>"
             )
-
-    def render(self) -> None:
-        """Draw the page as the grid does, then add every annotator's label to each caption."""
-        super().render()
-        self._annotate()
-
-    def _answer(self, answers: list[tuple[int, ClassName, Any]], *, done: str = "") -> None:
-        super()._answer(answers, done=done)
-        self._annotate()
-
-    def undo(self, sender: Any = None) -> None:
-        """Undo as in the grid; the captions then show the votes as they are after it."""
-        super().undo(sender)
-        self._annotate()
+        return notes

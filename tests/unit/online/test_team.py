@@ -198,3 +198,42 @@ def test_two_annotators_label_one_postgres_store_and_the_review_shows_their_disa
     assert agreement(anna_store).iloc[0].method == "fleiss"  # three annotators now
     for s in (anna_store, bob_store, carol_store):
         s.close()
+
+
+def test_tile_notes_is_the_grids_hook_and_the_review_captions_follow_labels_and_undo(
+    session: OnlineSession, tmp_path: Path
+) -> None:
+    selection = session.select(strategy="least_confidence")
+    sha = list(selection["sha256"])
+
+    class Noted(RelabelGrid):  # a subclass using only the public hook: the label count of each tile
+        def tile_notes(self, rows: pd.DataFrame) -> dict[str, str]:
+            events = self.store.events()
+            return {s: f"<i>{int((events['sha256'] == s).sum())} events</i>" for s in rows["sha256"]}
+
+    store = LabelStore(tmp_path / "noted.sqlite", annotator="anna")
+    grid = Noted(session, store, selection=selection, page_size=6, columns=3)  # type: ignore[arg-type]
+    assert [t.caption.value.endswith("<i>0 events</i>") for t in grid._tiles] == [True] * 6
+    grid.label("1", index=2)  # the answered tile's note is drawn after the commit
+    assert grid._tiles[2].caption.value.endswith("<i>1 events</i>")
+    assert grid._tiles[3].caption.value.endswith("<i>0 events</i>")
+    grid.next_page()
+    assert grid._tiles[0].sha256 == sha[6] and grid._tiles[0].caption.value.endswith("<i>0 events</i>")
+    assert RelabelGrid.tile_notes(grid, selection) == {}  # the default adds nothing
+    store.close()
+
+    path = tmp_path / "review.sqlite"
+    anna, bob = LabelStore(path, annotator="anna"), LabelStore(path, annotator="bob")
+    anna.add(sha[0], "0")
+    bob.add(sha[0], "1")
+    review = ReviewGrid(session, LabelStore(path, annotator="carol"), page_size=6, columns=3)  # type: ignore[arg-type]
+    assert review._tiles[0].sha256 == sha[0] and review._tiles[1].sha256 is None
+    before = review._tiles[0].caption.value
+    assert "votes anna: no pitting · bob: pitting</div>" in before
+    review.label("1", index=0)
+    assert "bob: pitting · carol: pitting</div>" in review._tiles[0].caption.value
+    review.undo()  # the caption follows the undo through the same hook
+    assert review._tiles[0].caption.value == before and before.count("votes ") == 1
+    assert review.page_votes() == {sha[0]: {"anna": "0", "bob": "1"}}
+    for s in (anna, bob, review.store):
+        s.close()
