@@ -45,11 +45,18 @@ def _r(v: float | None, nd: int = 4) -> float | None:
 
 
 def _one_draw(
-    manifest: pd.DataFrame, bb: Any, *, tag: str, seed: int, group_col: str | None, progress: bool
+    manifest: pd.DataFrame,
+    bb: Any,
+    *,
+    tag: str,
+    seed: int,
+    group_col: str | None,
+    progress: bool,
+    train_nr: int = TRAIN_NR,
 ) -> dict[str, Any]:
     from olkit.online.session import OnlineSession, learning_curve, stop_advice
 
-    splits = _splits(manifest, train_nr=TRAIN_NR, seed=seed, group_col=group_col)
+    splits = _splits(manifest, train_nr=train_nr, seed=seed, group_col=group_col)
     run_dir = CACHE / f"{tag}-run"
     keep = run_dir / "embeddings"
     if run_dir.exists():  # a fresh session each draw; the embedding cache survives
@@ -106,24 +113,51 @@ def _one_draw(
 
 
 def protocol(
-    data: Path, *, tag: str, group_col: str | None = None, progress: bool = False, draws: int = DRAWS
+    data: Path,
+    *,
+    tag: str,
+    group_col: str | None = None,
+    progress: bool = False,
+    draws: int = DRAWS,
+    manifest: pd.DataFrame | None = None,
+    backbone: Any = None,
+    train_nr: int = TRAIN_NR,
+    representation: str | None = None,
 ) -> dict[str, Any]:
-    """Run the rounds on ``draws`` draws of the data at ``data``; return the BENCH.md keys plus details."""
+    """Run the rounds on ``draws`` draws of the data at ``data``; return the BENCH.md keys plus details.
+
+    ``manifest`` (default: the one of ``data``) is what the draws split, ``train_nr`` the train images each draws
+    from its ``data_train``; ``backbone`` a conv base to use as given (default: the compact one trained and cached
+    by ``benchmarks/online.py``'s recipe), ``representation`` its name in the figures and in the per-draw cache
+    key (default: the base's recipe).
+    """
     from olkit.online.session import NEW_SHARE, NEW_WEIGHT, REFIT_EPOCHS, REPLAY, labels_to_reach
     from olkit.paths import data_root
 
     t0 = time.perf_counter()
-    manifest = _manifest(data)
-    first = _splits(manifest, train_nr=TRAIN_NR, seed=SEED, group_col=group_col)
-    bb_tag = "online" if data == data_root() else "online_real"
-    bb, bb_info = _backbone(bb_tag, first, progress=progress)
+    manifest = _manifest(data) if manifest is None else manifest
+    if backbone is None:
+        first = _splits(manifest, train_nr=train_nr, seed=SEED, group_col=group_col)
+        bb_tag = "online" if data == data_root() else "online_real"
+        bb, bb_info = _backbone(bb_tag, first, progress=progress)
+    else:
+        bb, bb_info = backbone, {}
     # every finished draw is kept in bench/cache/<tag>-draws.jsonl (keyed by what it depends on), so a run that
     # is stopped resumes where it stopped; rows are recomputed when the strategies or the schedule change
     done_file = CACHE / f"{tag}-draws.jsonl"
     fitting = [NEW_WEIGHT, NEW_SHARE, REFIT_EPOCHS, REPLAY]  # a change of the refit rule measures again
-    key = json.dumps(
-        [STRATEGIES, STEP, RANDOM_REPEATS, TRAIN_NR, EXTEND_STEP, fitting, getattr(bb, "fingerprint", "")]
-    )
+    parts: list[Any] = [
+        STRATEGIES,
+        STEP,
+        RANDOM_REPEATS,
+        train_nr,
+        EXTEND_STEP,
+        fitting,
+        getattr(bb, "fingerprint", ""),
+    ]
+    if representation is not None:  # a named representation keys its own rows (the compact rows had no name)
+        parts.append(representation)
+    key = json.dumps(parts)
     done: dict[int, dict[str, Any]] = {}
     if done_file.is_file():
         for line in done_file.read_text().splitlines():
@@ -133,7 +167,15 @@ def protocol(
     rows = []
     for k in range(draws):
         if SEED + k not in done:
-            row = _one_draw(manifest, bb, tag=tag, seed=SEED + k, group_col=group_col, progress=progress)
+            row = _one_draw(
+                manifest,
+                bb,
+                tag=tag,
+                seed=SEED + k,
+                group_col=group_col,
+                progress=progress,
+                train_nr=train_nr,
+            )
             with open(done_file, "a") as fh:
                 fh.write(json.dumps({"key": key, "row": row}) + "\n")
             done[SEED + k] = row
@@ -210,7 +252,7 @@ def protocol(
         "random_repeats": RANDOM_REPEATS,
         "fitting": f"warm refit, {REFIT_EPOCHS} epochs, {REPLAY} train images replayed, new labels weighted up to "
         f"{NEW_WEIGHT} (together at most {NEW_SHARE:g} of the train set)",
-        "representation": getattr(bb, "recipe", "compact"),
+        "representation": representation or getattr(bb, "recipe", "compact"),
         **{k: v for k, v in bb_info.items() if k.startswith("backbone_")},
         "total_s": round(time.perf_counter() - t0, 1),
         "data": str(data),

@@ -55,3 +55,29 @@ def test_one_curve_draw_extends_the_random_control_to_every_test_label(
     assert row["random_ext_labels"] == [7, 10, 12]  # then the random control on, up to every test label
     assert len(row["random_ext_acc"]) == 3 and all(0.0 <= a <= 1.0 for a in row["random_ext_acc"])
     assert row["random_ext_acc"][-1] == pytest.approx(row["ceiling"])  # every test label is the ceiling
+
+
+def test_real_curve_pool_is_the_online_real_pool_or_a_stratified_part_of_it() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks import online_curve_real as bench
+    from benchmarks.online_real import POOL, _pool
+
+    rng = np.random.default_rng(1)
+    labels = np.where(rng.random(3000) < 0.6, "0", "1")
+    manifest = pd.DataFrame(
+        {"path": [f"t{i}.png" for i in range(3000)] + [f"n{i}.png" for i in range(40)],
+         "label": [*labels, *(["0", "1"] * 20)], "split": ["data_train"] * 3000 + ["data_new"] * 40}
+    )  # fmt: skip
+    full = bench.real_pool(manifest)
+    assert full.equals(_pool(manifest)) and (full["split"] == "data_train").sum() == POOL
+    part = bench.real_pool(manifest, size=50)
+    train = part[part["split"] == "data_train"]
+    assert len(train) == 50 and set(train["path"]) <= set(full["path"])  # drawn from the pool
+    assert (
+        abs((train["label"] == "0").mean() - (full["label"][full["split"] == "data_train"] == "0").mean())
+        < 0.03
+    )
+    assert (part["split"] == "data_new").sum() == 40  # holdout and test images untouched
+    assert part.equals(bench.real_pool(manifest, size=50))  # seeded
