@@ -3,7 +3,7 @@
 One process, side by side:
 
 1. The pruning bench's crack case at a smaller size (the surface-pretrained VGG16-like net at 128 px, width 32; 300
-   evaluation images; mask-guided candidates at three leave factors): candidates and their evaluation with the
+   evaluation images; mask-guided candidates at three leave factors, at least 16 filters a layer, max-pooled features): candidates and their evaluation with the
    package's own functions (:func:`olkit.prune.candidates.build_candidates`, ``evaluate_candidates``); the chosen
    model is the fastest mask-guided candidate whose cross-validated accuracy on the train part is not below the
    full model's (the prune bench's rule: the test part is not used to choose).
@@ -37,6 +37,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 WORK = BENCH / "deploy_work"
 SIZE, WIDTH = 128, 32
 LEAVE_FACTORS = (0.05, 0.1, 0.21)
+# the pruning defaults of notebook 3 (a floor of 16 filters a layer, max-pooled features)
+MIN_FILTERS, POOLING = 16, "max"
 N_EVAL, N_SCORE, SEED = 300, 30, 0
 N_PREDICT = int(os.environ.get("OLKIT_BENCH_DEPLOY_IMAGES", "10000"))
 REPEATS, ROUNDS = 10, 2
@@ -93,6 +95,7 @@ def choose(case: dict[str, Any], model: Any) -> tuple[Any, Any, dict[str, Any]]:
         controls=(),
         target_class=1,
         seed=SEED,
+        min_filters=MIN_FILTERS,
     )
     cands = build_candidates(model, case["masks"], WORK / "candidates", grid=grid, progress=False)
     res = evaluate_candidates(
@@ -100,7 +103,7 @@ def choose(case: dict[str, Any], model: Any) -> tuple[Any, Any, dict[str, Any]]:
         case["images"],
         case["labels"],
         groups=np.arange(len(case["labels"])),
-        pooling="flatten",
+        pooling=POOLING,
         classifiers=("logreg",),
         repeats=3,
         seed=SEED,
@@ -147,7 +150,7 @@ def run() -> dict[str, Any]:
     accs: dict[str, Any] = {}
     for key, row in (("full", full_row), ("chosen", chosen_row)):
         base = keras.models.load_model(row["path"], safe_mode=True, compile=False)
-        dep, clf = from_prune(base, images, labels, train=train)
+        dep, clf = from_prune(base, images, labels, train=train, pooling=POOLING)
         ref = pipeline_proba(base, clf, images[test])
         b = bundle(
             dep,

@@ -666,7 +666,7 @@ def prune_figures(
         ``full`` and ``chosen`` (``acc``, ``f1``, ``auc``, ``bal_acc``, ``cv_acc``, ``acc_mlp``, ``ms_b1``,
         ``ms_b32``, ``params``, ``gflop`` where the table has them; the chosen one also ``leave_factor`` and
         ``depth``), ``speedup_b32``, ``speedup_b1``, ``acc_delta`` (chosen minus full), ``params_ratio``,
-        ``flop_reduction``, ``same_size_acc`` (the mask-guided candidate and the L1 / random controls of the chosen
+        ``flop_reduction``, ``pooling`` (of the features every candidate was classified on), ``same_size_acc`` (the mask-guided candidate and the L1 / random controls of the chosen
         size), ``mask_vs_controls_all_sizes`` (at how many sizes the mask-guided candidate beats or ties each
         control), ``mean_acc_over_sizes`` (per method), ``n_train``/``n_test`` and ``candidates``.
     """
@@ -724,10 +724,13 @@ def prune_figures(
     mean_acc = {
         col: {str(m): float(v) for m, v in pruned.groupby("method")[col].mean().items()} for col in acc_cols
     }
+    from olkit.prune.measure import table_pooling
+
     return {
         "backbone": backbone,
         "rule": rule,
         "reason": reason,
+        "pooling": table_pooling(table),
         "chosen_name": "the full model (no pruned candidate qualified)"
         if str(chosen["method"]) == "full"
         else f"{chosen['method']} f={float(chosen['leave_factor']):g}"

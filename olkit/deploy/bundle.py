@@ -20,6 +20,7 @@ from olkit.types import PathLike
 if TYPE_CHECKING:
     from olkit.deploy.predict import PredictResult
     from olkit.prune.candidates import EvaluationSample
+    from olkit.prune.measure import Pooling
 
 __all__ = ["Bundle", "bundle", "export_chosen", "export_run", "run_exports"]
 
@@ -127,6 +128,7 @@ def export_chosen(
     runtimes: str | Sequence[str] = "litert,onnx",
     classifier: Literal["logreg", "mlp"] = "logreg",
     seed: int = 0,
+    pooling: Pooling = "flatten",
     manifest: PathLike | None = None,
     measure: bool = False,
     progress: bool = True,
@@ -152,6 +154,9 @@ def export_chosen(
         Exports beside ``model.keras`` (:func:`olkit.deploy.export.formats_for`: ``"litert,onnx"``; ``""`` none).
     classifier, seed
         The evaluation's classifier (the first of the notebook's ``classifiers``) and seed.
+    pooling
+        How the evaluation made features of the base's last map (the evaluated table's ``pooling`` column,
+        :func:`olkit.prune.measure.table_pooling`); the pooling layer becomes part of the exported model.
     manifest
         The training data's manifest, hashed into the card.
     measure
@@ -171,7 +176,13 @@ def export_chosen(
         else keras.models.load_model(Path(model), safe_mode=True, compile=False)
     )
     deployed, head = from_prune(
-        model, sample.images, sample.labels, train=sample.train, classifier=classifier, seed=seed
+        model,
+        sample.images,
+        sample.labels,
+        train=sample.train,
+        classifier=classifier,
+        pooling=pooling,
+        seed=seed,
     )
     test = sample.images[sample.test]
     out = bundle(
@@ -179,7 +190,7 @@ def export_chosen(
         out_dir,
         eval_images=test,
         eval_labels=list(sample.labels[sample.test]),
-        reference=pipeline_proba(base, head, test),
+        reference=pipeline_proba(base, head, test, pooling=pooling),
         formats=formats_for(runtimes),
         calibration=sample.images[sample.train],
         manifest=manifest,
@@ -253,6 +264,8 @@ def export_run(
             f"{folder.metrics}: no pruning data root recorded (run the pruning notebook first)"
         )
     manifest = run_manifest(folder, root).query("split == 'data_train'")
+    # the pooling notebook 3 evaluated the candidates with (metrics.json)
+    pooling = folder.read_metrics().get("prune", {}).get("pooling", "flatten")
     size = int(keras.models.load_model(folder.chosen, safe_mode=True, compile=False).inputs[0].shape[1])
     return export_chosen(
         folder.chosen,
@@ -261,6 +274,7 @@ def export_run(
         runtimes=runtimes,
         classifier=classifier,
         seed=seed,
+        pooling=pooling,
         manifest=manifest_file(folder, root),
         measure=measure,
         progress=progress,

@@ -282,19 +282,21 @@ def retime_on_runtime(
     rounds: int = 3,
     repeats: int = 5,
     threads: int | None = None,
-    pooling: str = "flatten",
+    pooling: str | None = None,
 ) -> pd.DataFrame:
     """:func:`olkit.prune.measure.retime_candidates` on another runtime: each candidate of ``table`` (its conv
     model and the pooling head, as the evaluation timed it) is converted for ``runtime`` (``"litert"``: float32
     LiteRT, ``"onnxruntime"``: ONNX) in a temporary folder and timed there, side by side; returns a copy with
-    ``ms_b<batch>`` replaced. ``"tensorflow"`` is ``retime_candidates`` itself."""
+    ``ms_b<batch>`` replaced. ``"tensorflow"`` is ``retime_candidates`` itself. ``pooling`` defaults to the
+    one the table was evaluated with."""
     import tempfile
 
     import keras
 
     from olkit.deploy.export import export_litert, export_onnx
-    from olkit.prune.measure import feature_model, retime_candidates
+    from olkit.prune.measure import feature_model, retime_candidates, table_pooling
 
+    pooling = pooling or table_pooling(table)
     if runtime == "tensorflow":
         return retime_candidates(table, batches=batches, rounds=rounds, repeats=repeats, pooling=pooling)  # type: ignore[arg-type]
     if runtime not in ("litert", "onnxruntime"):

@@ -337,7 +337,8 @@ def evaluate_candidates(
     parameters and GFLOP. Columns ``acc``, ``f1``, ``auc`` (and ``cv_acc``: cross-validated on the train part, to
     choose by) are those of the first classifier; every classifier also has ``acc_<name>``, ``f1_<name>``,
     ``auc_<name>``. With ``out_csv``, rows already evaluated there (same candidate id and digest, same images,
-    labels and settings) are reused, so an interrupted evaluation resumes.
+    labels and settings) are reused, so an interrupted evaluation resumes. Column ``pooling`` records ``pooling``:
+    the re-timing of :func:`olkit.prune.decide.choose` and the export read it back.
 
     ``recover_epochs=0`` (default) is the original's faithful mode: no pruned network is retrained. With
     ``recover_epochs > 0`` every pruned candidate is also fine-tuned on the train part (:func:`recover_candidates`,
@@ -429,6 +430,7 @@ def evaluate_candidates(
         if out_csv is not None:
             pd.DataFrame(rows).to_csv(out_csv, index=False)
     result = pd.DataFrame(rows)
+    result["pooling"] = pooling  # what decide's re-timing and the export's head read back
     full = result[result["method"] == "full"]
     if len(full):
         result["params_ratio"] = result["params"] / float(full["params"].iloc[0])

@@ -19,10 +19,22 @@ from olkit.prune.surgery import fold_batchnorm
 Pooling: TypeAlias = Literal["flatten", "avg", "max"]
 """How the last feature map becomes a vector: flattened as the original, or globally pooled."""
 
+POOLINGS: tuple[Pooling, ...] = ("flatten", "avg", "max")
+
 
 # --------------------------------------------------------------------------------------------------------------
 # features and time
 # --------------------------------------------------------------------------------------------------------------
+def table_pooling(table: pd.DataFrame) -> Pooling:
+    """The pooling an evaluated candidate table's features were made with (its ``pooling`` column, written by
+    :func:`olkit.prune.candidates.evaluate_candidates`); ``"flatten"`` for a table from before that column."""
+    if "pooling" in table.columns:
+        for value in table["pooling"]:
+            if isinstance(value, str) and value in POOLINGS:
+                return value  # type: ignore[return-value]
+    return "flatten"
+
+
 def feature_model(model: Any, *, pooling: Pooling = "flatten") -> Any:
     """``model`` followed by a Flatten (the original) or a global average/max pooling, when its output is a map."""
     import keras
@@ -157,9 +169,11 @@ def retime_candidates(
     batches: Sequence[int] = (1, 32),
     rounds: int = 3,
     repeats: int = 5,
-    pooling: Pooling = "flatten",
+    pooling: Pooling | None = None,
 ) -> pd.DataFrame:
     """Time the candidates of ``table`` again, side by side, and return a copy with ``ms_b<batch>`` replaced.
+
+    ``pooling`` defaults to the one the table was evaluated with (:func:`table_pooling`).
 
     Every model is loaded once and timed with :func:`time_models` (``rounds`` interleaved passes of ``repeats``
     calls). Times taken one candidate at a time during an evaluation drift with whatever else the machine does; a
@@ -171,7 +185,8 @@ def retime_candidates(
         str(row["id"]): keras.models.load_model(row["path"], safe_mode=True, compile=False)
         for _, row in table.iterrows()
     }
-    times = time_models(models, batches=batches, rounds=rounds, repeats=repeats, pooling=pooling)
+    pool = pooling or table_pooling(table)
+    times = time_models(models, batches=batches, rounds=rounds, repeats=repeats, pooling=pool)
     out = table.copy()
     for b in batches:
         out[f"ms_b{b}"] = [times[str(cid)][b] for cid in out["id"]]
