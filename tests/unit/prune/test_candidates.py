@@ -17,7 +17,7 @@ from olkit.prune.candidates import (
     evaluate_candidates,
     evaluation_sample,
 )
-from olkit.prune.measure import retime_candidates
+from olkit.prune.measure import retime_candidates, table_pooling
 from olkit.prune.surgery import prune_model
 from tests.unit.prune.helpers import crack_case, random_keep, tiny_model
 
@@ -86,6 +86,13 @@ def test_evaluation_splits_by_group_and_reports_figures(tmp_path) -> None:
     assert (out["ms_b32"] > 0).all() and row["ms_b32"] == out.loc[row.name, "ms_b32"]
     assert res["ms_b32"].tolist() == again["ms_b32"].tolist()  # the caller's table is left as it was
     assert row["method"] in {"full", "mask-threshold"} and why
+    # the pooling is part of the table: the re-timing and the export read it back
+    pooled = evaluate_candidates(
+        table, images, labels, groups=groups, repeats=1, pooling="max", classifiers=("logreg",), progress=False
+    )
+    assert table_pooling(pooled) == "max" and table_pooling(res) == "flatten"
+    assert (pooled["feature_dim"] < res["feature_dim"]).all()  # one value per kept filter, not per position
+    assert table_pooling(res.drop(columns="pooling")) == "flatten"  # a table from before the column
 
 
 def test_evaluation_sample_reads_each_class_and_splits_by_group(tmp_path) -> None:
