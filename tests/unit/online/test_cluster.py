@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,6 +55,20 @@ def _shards(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _embed_job(job: dict, cache: EmbeddingCache, client: Any, *, limit: int | None = None) -> Any:
+    """``embed_on`` over the job's images (the first ``limit``) in shards of 8 on ``client``."""
+    return embed_on(
+        job["paths"][:limit],
+        job["shas"][:limit],
+        job["model"],
+        cache,
+        scheduler=client,
+        shard_size=8,
+        batch_size=8,
+        progress=False,
+    )
+
+
 def test_local_cluster_gives_the_in_process_bytes_and_shards(job) -> None:
     cache = EmbeddingCache.for_backbone(job["folder"] / "local", job["bb"])
     res = embed_on(
@@ -92,16 +107,7 @@ def test_a_worker_killed_mid_job_loses_no_shard_and_the_job_completes(job) -> No
         outcome: dict = {}
 
         def work() -> None:
-            outcome["res"] = embed_on(
-                job["paths"],
-                job["shas"],
-                job["model"],
-                cache,
-                scheduler=client,
-                shard_size=8,
-                batch_size=8,
-                progress=False,
-            )
+            outcome["res"] = _embed_job(job, cache, client)
 
         thread = threading.Thread(target=work)
         thread.start()
@@ -193,15 +199,6 @@ def test_workers_on_another_thread_count_are_reported(job, caplog) -> None:
     with cluster_client("local", workers=1, intra_op=other) as client:
         assert set(client.run(intra_op_threads).values()) == {other}
         with caplog.at_level(logging.WARNING, logger="olkit.online.cluster"):
-            res = embed_on(
-                job["paths"][:16],
-                job["shas"][:16],
-                job["model"],
-                cache,
-                scheduler=client,
-                shard_size=8,
-                batch_size=8,
-                progress=False,
-            )
+            res = _embed_job(job, cache, client, limit=16)
     assert res.computed == 16
     assert f"workers ran TensorFlow with [{other}] intra-op threads" in caplog.text
