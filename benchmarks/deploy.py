@@ -151,7 +151,7 @@ def run() -> dict[str, Any]:
     for key, row in (("full", full_row), ("chosen", chosen_row)):
         base = keras.models.load_model(row["path"], safe_mode=True, compile=False)
         dep, clf = from_prune(base, images, labels, train=train, pooling=POOLING)
-        ref = pipeline_proba(base, clf, images[test])
+        ref = pipeline_proba(base, clf, images[test], pooling=POOLING)
         b = bundle(
             dep,
             WORK / f"export_{key}",
