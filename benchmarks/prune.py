@@ -122,8 +122,9 @@ def _bsdata_root() -> Path:
     return cache
 
 
-def bsdata_case(seed: int = SEED) -> dict[str, Any]:
-    """Balanced real pitting / no-pitting patches grouped by wear sequence; scoring masks from the train part."""
+def bsdata_case(seed: int = SEED, *, size: int | None = None) -> dict[str, Any]:
+    """Balanced real pitting / no-pitting patches grouped by wear sequence; scoring masks from the train part
+    (at ``size``, default the bench's ``SIZE``)."""
     from olkit.data.io import grouped_split, load_image
     from olkit.prune.score import MaskSet
 
@@ -137,16 +138,16 @@ def bsdata_case(seed: int = SEED) -> dict[str, Any]:
     chosen = pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     images, masks = [], []
     for _, row in chosen.iterrows():
-        images.append(_resize(load_image(row["path"], size=None, mode="rgb")))
+        images.append(_resize(load_image(row["path"], size=None, mode="rgb"), size=size))
         m = (
             load_image(row["mask_path"], size=None, mode="mask")
             if isinstance(row["mask_path"], str)
             else None
         )
         masks.append(
-            _resize((m > 0).astype(np.uint8), nearest=True)
+            _resize((m > 0).astype(np.uint8), nearest=True, size=size)
             if m is not None
-            else np.zeros((SIZE, SIZE), np.uint8)
+            else np.zeros((size or SIZE, size or SIZE), np.uint8)
         )
     images_a, masks_a = np.stack(images), np.stack(masks)
     labels = chosen["label"].astype(int).to_numpy()
