@@ -189,8 +189,11 @@ def run_case(
     figures_dir: Path = BENCH,
     recover_epochs: int = 0,
     backbone: str = "",
+    min_filters: int = MIN_FILTERS,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Candidates, evaluation, the package's decision (with its side-by-side timing), figures and Pareto plot.
+
+    ``min_filters`` is the floor of kept filters per layer (a net narrower than it is not pruned at all).
 
     Everything measured here is a package call: :func:`olkit.prune.candidates.evaluate_candidates`,
     :func:`olkit.prune.decide.choose` (which re-times the eligible candidates beside the full model through
@@ -210,7 +213,7 @@ def run_case(
         controls=("l1", "random"),
         target_class=case["target"],
         seed=SEED,
-        min_filters=MIN_FILTERS,
+        min_filters=min_filters,
     )
     t0 = time.perf_counter()
     cands = build_candidates(model, case["masks"], out / "candidates", grid=grid, progress=False)

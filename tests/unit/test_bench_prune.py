@@ -41,8 +41,16 @@ def test_run_case_reports_the_package_figures(tmp_path: Path) -> None:
         "target": 1,
     }
     model = zoo.build_vgg_like(size=32, width=4, weights=None)
+    # the original's layer rule: the bench's floor of 16 filters would keep every filter of this width-4 net
     summary, res = bench.run_case(
-        "smoke", case, model, leave_factors=(0.3,), depths=(None,), work=tmp_path, figures_dir=tmp_path
+        "smoke",
+        case,
+        model,
+        leave_factors=(0.3,),
+        depths=(None,),
+        work=tmp_path,
+        figures_dir=tmp_path,
+        min_filters=1,
     )
     # the BENCH.md keys, from olkit.report.prune_figures
     for key in ("acc", "ms_b1", "ms_b32", "params", "gflop"):

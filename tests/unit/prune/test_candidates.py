@@ -88,7 +88,14 @@ def test_evaluation_splits_by_group_and_reports_figures(tmp_path) -> None:
     assert row["method"] in {"full", "mask-threshold"} and why
     # the pooling is part of the table: the re-timing and the export read it back
     pooled = evaluate_candidates(
-        table, images, labels, groups=groups, repeats=1, pooling="max", classifiers=("logreg",), progress=False
+        table,
+        images,
+        labels,
+        groups=groups,
+        repeats=1,
+        pooling="max",
+        classifiers=("logreg",),
+        progress=False,
     )
     assert table_pooling(pooled) == "max" and table_pooling(res) == "flatten"
     assert (pooled["feature_dim"] < res["feature_dim"]).all()  # one value per kept filter, not per position
