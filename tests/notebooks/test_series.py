@@ -190,3 +190,24 @@ def test_relabel_notebook_interactive_builds_the_grid(tiny_run: RunFolder, tmp_p
     ]
     assert widgets, "the grid was not displayed"
     assert len(LabelStore(tiny_run.labels_db).events()) == before
+
+
+def test_embedding_notebook_on_a_local_cluster(tiny_run: RunFolder, tmp_path: Path) -> None:
+    """Notebook 4 with ``scheduler="local"`` on a copy of the run without its embeddings: a real 2-worker Dask
+    LocalCluster fills the cache, and the session then reads the same embeddings as the in-process run had."""
+    import shutil
+
+    import numpy as np
+
+    from olkit.online.session import OnlineSession
+
+    run = RunFolder(shutil.copytree(tiny_run.root, tmp_path / "run"))
+    shutil.rmtree(run.embeddings)
+    nb = next(p for p in pipeline.series() if p.stem == "04_embedding")
+    params = {**pipeline.read_state(tiny_run)["notebooks"][nb.stem]["parameters"], "run_dir": str(run.root)}
+    pipeline.execute_notebook(nb, run.root / nb.name, {**params, "scheduler": "local"}, cwd=run.root)
+    assert any(run.embeddings.rglob("shard-*.npz")), "the cluster wrote no shard into the run's cache"
+    here, there = OnlineSession.open(tiny_run, progress=False), OnlineSession.open(run, progress=False)
+    for split in ("train", "holdout", "test"):
+        # other batches round differently in the last float32 bits (~1e-7); the same batches give the same bytes
+        np.testing.assert_allclose(there.embeddings(split), here.embeddings(split), rtol=0, atol=1e-5)
