@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.online import SEED
-from benchmarks.online_curve import protocol
+from benchmarks.online_curve import DRAWS, protocol
 from benchmarks.online_real import POOL, _pool
 
 BASE = "vgg16-hed"  # the product's default conv base for real photographs (notebook 08)
@@ -32,20 +31,12 @@ per-draw rows are keyed apart (``train_nr``), so they never stand in for the ful
 
 
 def real_pool(manifest: pd.DataFrame, *, size: int = POOL) -> pd.DataFrame:
-    """data_new and ``size`` patches of ``benchmarks/online_real.py``'s train pool (all of it by default)."""
-    df = _pool(manifest)
-    train = df[df["split"] == "data_train"]
-    if size >= len(train):
-        return df
-    rng = np.random.default_rng(SEED)
-    keep = [
-        g.iloc[np.sort(rng.permutation(len(g))[: round(size * len(g) / len(train))])]
-        for _, g in train.groupby("label", sort=True)
-    ]
-    return pd.concat([*keep, df[df["split"] == "data_new"]]).reset_index(drop=True)
+    """data_new and ``size`` patches of ``benchmarks/online_real.py``'s train pool (all of it by default): the
+    same seeded, class-stratified draw, made from the pool."""
+    return _pool(_pool(manifest), size=size)
 
 
-def run(*, draws: int | None = None, progress: bool = False) -> dict[str, Any]:
+def run(*, draws: int = DRAWS, progress: bool = False) -> dict[str, Any]:
     """The curves on the real patches with the product's default conv base (``draws``: default the bench's)."""
     from olkit.data.io import load_dataset
     from olkit.models.zoo import online_conv_base
@@ -57,10 +48,9 @@ def run(*, draws: int | None = None, progress: bool = False) -> dict[str, Any]:
     df = real_pool(load_dataset(data, progress=False), size=int(os.environ.get(POOL_ENV, POOL)))
     bb, _ = online_conv_base(BASE, pooling=POOLING, image_size=IMAGE_SIZE, seed=SEED)
     train_nr = int((df["split"] == "data_train").sum())
-    kwargs: dict[str, Any] = {} if draws is None else {"draws": draws}
     return protocol(
         data, tag="online_real_curve", group_col="group", manifest=df, backbone=bb, train_nr=train_nr,
-        representation=REPRESENTATION, progress=progress, **kwargs,
+        representation=REPRESENTATION, progress=progress, draws=draws,
     )  # fmt: skip
 
 

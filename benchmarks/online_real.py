@@ -60,13 +60,13 @@ ONLY_ENV = "OLKIT_BENCH_REPRESENTATIONS"
 others build on it). Rows not measured keep their figures from the last ``bench/results.json``, marked."""
 
 
-def _pool(manifest: pd.DataFrame) -> pd.DataFrame:
-    """data_new and a seeded, class-stratified pool of :data:`POOL` data_train patches."""
+def _pool(manifest: pd.DataFrame, *, size: int = POOL) -> pd.DataFrame:
+    """data_new and a seeded, class-stratified pool of ``size`` (default :data:`POOL`) data_train patches."""
     train = manifest[manifest["split"] == "data_train"]
     rng = np.random.default_rng(SEED)
     keep = []
     for _, g in train.groupby("label", sort=True):
-        n = round(POOL * len(g) / len(train))
+        n = round(size * len(g) / len(train))
         keep.append(g.iloc[np.sort(rng.permutation(len(g))[:n])])
     new = manifest[manifest["split"] == "data_new"]
     return pd.concat([*keep, new]).reset_index(drop=True)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from olkit.errors import ModelMismatchError, UnprunableModelError
 from olkit.models.conv_base import Preprocessing
+from olkit.prune.measure import Pooling
 from olkit.types import PathLike
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "pipeline_proba",
 ]
 
-Pooling = Literal["flatten", "avg", "max"]
 _ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _SELECTORS = frozenset(
     {"VarianceFloor", "VarianceThreshold", "SelectKBest", "SelectPercentile", "SelectFromModel"}

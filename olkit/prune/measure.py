@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,7 @@ from olkit.prune.surgery import fold_batchnorm
 Pooling: TypeAlias = Literal["flatten", "avg", "max"]
 """How the last feature map becomes a vector: flattened as the original, or globally pooled."""
 
-POOLINGS: tuple[Pooling, ...] = ("flatten", "avg", "max")
+POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 
 
 # --------------------------------------------------------------------------------------------------------------
