@@ -6,16 +6,20 @@ of ``STEP`` labels up to a third of the test set, each selecting from what is st
 of the round before (:meth:`olkit.online.session.OnlineSession.run_rounds`). Every registered strategy in
 ``STRATEGIES`` runs the same schedule from the same train-only classifier; the random control follows it too
 (``RANDOM_REPEATS`` draws, each with its own accumulating labels) and the ceiling uses the same fitting with every
-test label. Beyond a third of the test set the random control is measured on (every ``EXTEND_STEP`` labels, up to
-every test label: :meth:`~olkit.online.session.OnlineSession.random_curve`), so that the labels random needs to
-reach 95 % of the ceiling's gain are counted even where a third is not enough. ``DRAWS`` protocol draws (train subset, holdout/test halves); the headline curves are their means.
+test label. Beyond a third of the test set every curve goes on, at the multiples of ``EXTEND_STEP`` labels and
+then every test label: each strategy from its own labels (further rounds, without controls), the random control
+with :meth:`~olkit.online.session.OnlineSession.random_curve` on the same orders and fitting. So the labels each
+needs to reach 95 % of the ceiling's gain are counted even where a third is not enough, and the stopping rule is
+followed as far as it takes. ``DRAWS`` protocol draws (train subset, holdout/test halves); the headline curves are
+their means, at the label counts every draw measured (grouped real splits give test sets of different sizes).
 
 Figures (keys of ``../shared/BENCH.md``, ``online_curve``): ``labels``, ``acc`` per strategy and ``"random"``,
-``ceiling_acc``, ``labels_to_95`` (labels to reach before + 0.95 (ceiling - before) on the mean curve),
-``stop`` (where the stopping rule, :func:`olkit.online.session.stop_advice`, stops the headline strategy: labels,
-accuracy, share of the ceiling's gain; means over draws), ``round_seconds`` (median labels-in to new holdout
-metrics). Beside them: ``bal_acc``, ``auc`` (area under the accuracy curve, mean accuracy over the rounds),
-min/max over draws, per-draw figures. Goal (issue 15): the best strategy needs <= 60 % of the labels random needs.
+``ceiling_acc``, ``labels_to_95`` (labels to reach before + 0.95 (ceiling - before) on the mean curves up to
+every test label, ``labels_all``/``acc_all``; ``labels_to_95_per_draw`` against each draw's own target),
+``stop`` (where the stopping rule, :func:`olkit.online.session.stop_advice`, stops the headline strategy on its
+whole curve: labels, accuracy, share of the ceiling's gain; means over draws), ``round_seconds`` (median labels-in
+to new holdout metrics). Beside them: ``bal_acc``, ``auc`` (area under the accuracy curve up to a third of the test
+set, mean accuracy over those rounds), min/max over draws, per-draw figures. Goal (issue 15): the best strategy needs <= 60 % of the labels random needs.
 """
 
 from __future__ import annotations
@@ -44,6 +48,49 @@ def _r(v: float | None, nd: int = 4) -> float | None:
     return None if v is None or v != v else round(float(v), nd)
 
 
+def _extend_grid(until: int, n_test: int) -> list[int]:
+    """The label counts measured beyond a third of the test set: the multiples of ``EXTEND_STEP`` above ``until``,
+    then every test label. The grid does not depend on ``until``, so draws with test sets of different sizes (the
+    grouped real splits) share its points and their curves can be averaged there."""
+    first = (until // EXTEND_STEP + 1) * EXTEND_STEP
+    return [*range(first, n_test, EXTEND_STEP), n_test]
+
+
+def _full_curve(row: dict[str, Any], name: str) -> tuple[list[int], list[float]]:
+    """One draw's curve of ``name`` (a strategy or ``"random"``) up to every test label."""
+    if name == "random":
+        return [*row["labels"], *row["random_ext_labels"]], [*row["acc"]["random"], *row["random_ext_acc"]]
+    return row["ext_labels"][name], row["ext_acc"][name]
+
+
+def _mean_full_curves(
+    rows: list[dict[str, Any]], names: list[str]
+) -> tuple[list[int], dict[str, list[float]]]:
+    """The curves up to every test label, averaged over the draws at the label counts every draw measured; the
+    last point is every test label (labelled with the draws' mean test size, which may differ by draw)."""
+    shared: set[int] | None = None
+    for r in rows:
+        for s in names:
+            have = set(_full_curve(r, s)[0][:-1])
+            shared = have if shared is None else shared & have
+    grid = sorted(shared or ())
+    acc: dict[str, list[float]] = {}
+    for s in names:
+        at = [dict(zip(*_full_curve(r, s))) for r in rows]
+        last = [_full_curve(r, s)[1][-1] for r in rows]
+        acc[s] = [float(np.mean([a[n] for a in at])) for n in grid] + [float(np.mean(last))]
+    n_all = round(float(np.mean([r["sizes"]["test"] for r in rows])))
+    return [*grid, n_all], acc
+
+
+def _draw_to95(row: dict[str, Any], name: str) -> int | None:
+    """Labels ``name`` needs in one draw to reach that draw's 95 % of its ceiling's gain."""
+    from olkit.online.session import labels_to_reach
+
+    target = row["before"] + GOAL_SHARE * (row["ceiling"] - row["before"])
+    return labels_to_reach(*_full_curve(row, name), target)
+
+
 def _one_draw(
     manifest: pd.DataFrame,
     bb: Any,
@@ -66,7 +113,9 @@ def _one_draw(
     session = OnlineSession.create(run_dir, splits=splits, backbone=bb, seed=seed, progress=progress)
     n_test = len(session.predictions("test"))
     until = n_test // 3
+    extend = _extend_grid(until, n_test)
     curves: dict[str, pd.DataFrame] = {}
+    ext_curves: dict[str, pd.DataFrame] = {}  # each strategy's curve up to every test label
     seconds: list[float] = []
     stop: dict[str, Any] = {}
     for k, strategy in enumerate(STRATEGIES):
@@ -77,22 +126,31 @@ def _one_draw(
         curve = learning_curve(rounds)
         curves[strategy] = curve
         seconds += [r.seconds for r in rounds]
+        # beyond a third, the same strategy goes on from its labels, every EXTEND_STEP labels up to every test
+        # label (no controls: the random control's curve beyond a third is random_curve's, on the same grid)
+        test_sha = session.predictions("test")["sha256"]
+        all_rounds = list(rounds)
+        for budget in extend:
+            have = session.simulated_labels(test_sha.iloc[list(all_rounds[-1].labelled_after)])
+            all_rounds += session.run_rounds(
+                strategy=strategy, step=budget - len(have), until=budget, labels=have
+            )
+        ext_curves[strategy] = learning_curve(all_rounds)
         if k == 0:  # the random control and the ceiling, measured with the first strategy's schedule
             curves["random"] = curve.assign(acc=curve["random_acc"], bal_acc=curve["random_bal_acc"])
             ceiling = float(curve["ceiling_acc"].iloc[-1])
             ceiling_bal = float(curve["ceiling_bal_acc"].iloc[-1])
-        if strategy == HEADLINE:
-            for i in range(1, len(rounds) + 1):
-                advice = stop_advice(rounds[:i])
-                if advice.stop or i == len(rounds):
-                    stop = {"labels": rounds[i - 1].labels_used, "acc": rounds[i - 1].after.accuracy,
+        if strategy == HEADLINE:  # where the rule stops it, over its whole curve (up to every test label)
+            for i in range(1, len(all_rounds) + 1):
+                advice = stop_advice(all_rounds[:i])
+                if advice.stop or i == len(all_rounds):
+                    stop = {"labels": all_rounds[i - 1].labels_used, "acc": all_rounds[i - 1].after.accuracy,
                             "fired": advice.stop, "changed": advice.changed}  # fmt: skip
                     break
     before = float(curves[STRATEGIES[0]]["acc"].iloc[0])
     # the random control beyond a third of the test set, up to every test label (same orders, same fitting), so
     # that the labels random needs to reach 95 % of the ceiling's gain can be counted
     session.restart()
-    extend = [*range(until + EXTEND_STEP, n_test, EXTEND_STEP), n_test]
     ext = session.random_curve(extend, repeats=RANDOM_REPEATS)
     return {
         "seed": seed,
@@ -105,6 +163,8 @@ def _one_draw(
         "bal_acc": {s: [float(v) for v in c["bal_acc"]] for s, c in curves.items()},
         "random_min": [float(v) for v in curves["random"]["random_min"]],
         "random_max": [float(v) for v in curves["random"]["random_max"]],
+        "ext_labels": {s: [int(v) for v in c["labels"]] for s, c in ext_curves.items()},
+        "ext_acc": {s: [float(v) for v in c["acc"]] for s, c in ext_curves.items()},
         "random_ext_labels": [int(v) for v in ext["labels"]],
         "random_ext_acc": [float(v) for v in ext["random_acc"]],
         "round_seconds": seconds,
@@ -154,6 +214,7 @@ def protocol(
         EXTEND_STEP,
         fitting,
         getattr(bb, "fingerprint", ""),
+        "strategies to every test label",  # rows before the strategies went beyond a third lack their curves
     ]
     if representation is not None:  # a named representation keys its own rows (the compact rows had no name)
         parts.append(representation)
@@ -188,18 +249,16 @@ def protocol(
     before = float(np.mean([r["before"] for r in rows]))
     ceiling = float(np.mean([r["ceiling"] for r in rows]))
     target = before + GOAL_SHARE * (ceiling - before)
-    to95 = {s: labels_to_reach(labels, acc[s].tolist(), target) for s in names}
-    # random: its rounds, then its curve beyond them (up to every test label)
-    n_ext = min(len(r.get("random_ext_labels", [])) for r in rows)
-    ext_labels = rows[0].get("random_ext_labels", [])[:n_ext]
-    ext_acc = np.mean([r["random_ext_acc"][:n_ext] for r in rows], axis=0) if n_ext else np.array([])
-    rnd_labels = [*labels, *ext_labels]
-    rnd_acc = [*acc["random"].tolist(), *ext_acc.tolist()]
-    to95["random"] = labels_to_reach(rnd_labels, rnd_acc, target)
-    best = max(
+    # every curve up to every test label, on the label counts all draws measured (the last point: every test
+    # label, at the draws' mean test size), averaged over the draws
+    all_labels, all_acc = _mean_full_curves(rows, names)
+    to95 = {s: labels_to_reach(all_labels, all_acc[s], target) for s in names}
+    per_draw_to95 = {s: [_draw_to95(r, s) for r in rows] for s in names}
+    best = min(
         (s for s in names if s != "random"),
-        key=lambda s: (to95[s] is not None, -(to95[s] or 0), acc[s].mean()),
+        key=lambda s: (to95[s] is None, to95[s] or 0, -acc[s].mean()),
     )
+    rnd_labels, rnd_acc = all_labels, all_acc["random"]
     gap = ceiling - before
     stops = [r["stop"] for r in rows]
     stop_acc = float(np.mean([s["acc"] for s in stops]))
@@ -210,13 +269,21 @@ def protocol(
         "acc_min": {s: [_r(min(r["acc"][s][i] for r in rows)) for i in range(n_points)] for s in names},
         "acc_max": {s: [_r(max(r["acc"][s][i] for r in rows)) for i in range(n_points)] for s in names},
         "auc": {s: _r(float(np.mean(acc[s][1:]))) for s in names},  # mean accuracy over the rounds
-        "random_labels_all": rnd_labels,  # the random control up to every test label
+        "labels_all": all_labels,  # every curve up to every test label (the last point: every test label)
+        "acc_all": {s: [_r(v) for v in all_acc[s]] for s in names},
+        "random_labels_all": rnd_labels,
         "random_acc_all": [_r(v) for v in rnd_acc],
         "ceiling_acc": _r(ceiling),
         "ceiling_bal_acc": _r(float(np.mean([r["ceiling_bal"] for r in rows]))),
         "holdout_acc_before": _r(before),
         "target_acc": _r(target),
         "labels_to_95": to95,
+        # each draw against its own target (before + 0.95 (ceiling - before) of that draw); None: not reached
+        "labels_to_95_per_draw": per_draw_to95,
+        "labels_to_95_per_draw_median": {
+            s: None if any(v is None for v in per_draw_to95[s]) else float(np.median(per_draw_to95[s]))
+            for s in names
+        },
         "best_strategy": best,
         "best_vs_random": (
             None if to95[best] is None or to95["random"] is None else _r(to95[best] / to95["random"], 3)
