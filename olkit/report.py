@@ -585,16 +585,25 @@ def plot_embedding_map(
     return _save(fig, path)
 
 
-def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) -> Any:
-    """Bars of one round's holdout accuracy: before, after, random with the same labels, ceiling."""
+def plot_round(result: Any, *, title: str = "", path: PathLike | None = None, before: Any = None) -> Any:
+    """Bars of a round's holdout accuracy: before, after, random with the same labels, ceiling.
+
+    ``before`` (a :class:`~olkit.online.session.Metrics`, e.g. the first round's ``before`` from
+    :func:`first_round`) stands in for the round's own before: after several rounds, the train-only classifier
+    against every label so far."""
     import matplotlib.pyplot as plt
 
     draws = list(result.random_accuracies)
     rnd_name = f"random, mean of {len(draws)}\n(same labels)" if len(draws) > 1 else "random\n(same labels)"
-    names = ["before", "after", rnd_name, "ceiling\n(all test labels)"]
+    names = [
+        "before" if before is None else "before\n(train only)",
+        "after",
+        rnd_name,
+        "ceiling\n(all test labels)",
+    ]
     rnd = result.random_accuracy
     values = [
-        result.before.accuracy,
+        (result.before if before is None else before).accuracy,
         result.after.accuracy,
         float("nan") if rnd is None else rnd,
         float("nan") if result.ceiling is None else result.ceiling.accuracy,
@@ -616,24 +625,39 @@ def plot_round(result: Any, *, title: str = "", path: PathLike | None = None) ->
     return _save(fig, path)
 
 
-def online_figures(session: Any, result: Any) -> dict[str, Any]:
-    """One round's figures under the keys of ``../shared/BENCH.md`` (``online`` section).
+def first_round(session: Any, result: Any) -> Any:
+    """The first round of the series ``result`` ends (its ``before`` is the train-only classifier): the
+    earliest round of the session's history up to ``result``, or ``result`` itself when it is the first or the
+    history does not hold it."""
+    earlier = [r for r in session.rounds() if r.round <= result.round]
+    return min(earlier, key=lambda r: r.round) if earlier else result
 
-    The notebooks write it into ``metrics.json`` and the online bench builds every draw's figures from it.
+
+def online_figures(session: Any, result: Any) -> dict[str, Any]:
+    """A round's figures under the keys of ``../shared/BENCH.md`` (``online`` section).
+
+    The notebooks write it into ``metrics.json`` and the online bench builds every draw's figures from it. After
+    several rounds, *before* is the classifier before the first of them (the train-only one: the first round's
+    ``before`` in the session's history), so that before → after says what every label so far did;
+    ``round_acc_before`` is this round's own before (the classifier of the round before) and ``rounds`` how many
+    rounds led here.
     """
     sizes = {f"{s}_size": len(session.predictions(s)) for s in ("train", "holdout", "test")}
+    first = first_round(session, result)
     return {
         **sizes,
-        "holdout_acc_before": result.before.accuracy,
+        "holdout_acc_before": first.before.accuracy,
+        "round_acc_before": result.before.accuracy,
+        "rounds": int(result.round) - int(first.round) + 1,
         "holdout_acc_after": result.after.accuracy,
         "labels_used": int(result.labels_used),
         "random_acc_after": result.random_accuracy,  # the mean over the random draws
         "random_acc_draws": list(result.random_accuracies),
         "ceiling_acc": None if result.ceiling is None else result.ceiling.accuracy,
         "round_seconds": result.seconds,
-        "balanced_acc_before": result.before.balanced_accuracy,
+        "balanced_acc_before": first.before.balanced_accuracy,
         "balanced_acc_after": result.after.balanced_accuracy,
-        "train_acc_before": result.train_acc_before,
+        "train_acc_before": first.train_acc_before,
         "train_acc_after": result.train_acc_after,
         "new_weight": result.new_weight,
         "control_seconds": result.control_seconds,

@@ -55,11 +55,15 @@ def test_run_case_reports_the_package_figures(tmp_path: Path) -> None:
     # the BENCH.md keys, from olkit.report.prune_figures
     for key in ("acc", "ms_b1", "ms_b32", "params", "gflop"):
         assert key in summary["full"] and key in summary["chosen"]
-    assert summary["speedup_b32"] > 0 and summary["same_size_acc"].keys() >= {"mask", "l1", "random"}
+    assert summary["speedup_b32"] > 0
     assert summary["chosen"]["params"] <= summary["full"]["params"]
     assert summary["reason"] and summary["chosen_id"] in set(res["id"])
     # the headline times are the side-by-side ones that decide.choose wrote into the table
     full = res[res["method"] == "full"].iloc[0]
+    # the chosen size's controls beside it; this tiny net's times are within noise of each other, so the decision
+    # may keep the full model, which has no controls of its size
+    pruned_choice = summary["chosen_id"] != str(full["id"])
+    assert summary["same_size_acc"].keys() >= ({"mask", "l1", "random"} if pruned_choice else {"mask"})
     assert summary["full"]["ms_b32"] == float(full["ms_b32"])
     assert (tmp_path / "prune_pareto_smoke.png").stat().st_size > 1000
     assert (tmp_path / "smoke" / "table.csv").is_file()

@@ -26,6 +26,30 @@ from olkit.report import (
 
 
 @pytest.mark.slow
+def test_figures_after_several_rounds_start_from_the_train_only_classifier(tmp_path: Path) -> None:
+    from olkit.online.session import make_tiny_session
+
+    session = make_tiny_session(tmp_path)
+    rounds = session.run_rounds(strategy="least_confidence", step=3, until=9, random_repeats=1)
+    assert len(rounds) == 3
+    last = rounds[-1]
+    figures = online_figures(session, last)
+    # before -> after is what every label so far did, not the last round's step alone
+    assert figures["holdout_acc_before"] == rounds[0].before.accuracy
+    assert figures["balanced_acc_before"] == rounds[0].before.balanced_accuracy
+    assert figures["round_acc_before"] == last.before.accuracy == rounds[1].after.accuracy
+    assert figures["rounds"] == 3 and figures["labels_used"] == 9
+    assert online_figures(session, rounds[0])["rounds"] == 1
+    run = RunFolder(session.run.root)
+    run.update_metrics("online", figures)
+    assert f"{rounds[0].before.accuracy:.3f} -> {last.after.accuracy:.3f} with 9 labels" in str(
+        summarize(run)
+    )
+    fig = plot_round(last, before=rounds[0].before)
+    assert fig.axes[0].containers[0][0].get_height() == pytest.approx(rounds[0].before.accuracy)
+
+
+@pytest.mark.slow
 def test_round_records_and_figures_on_a_real_session(tmp_path: Path) -> None:
     from olkit.online.session import make_tiny_session
 
