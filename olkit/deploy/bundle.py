@@ -132,6 +132,7 @@ def export_chosen(
     manifest: PathLike | None = None,
     measure: bool = False,
     progress: bool = True,
+    source_file: PathLike | None = None,
 ) -> tuple[Bundle, PredictResult]:
     """Export a pruned conv base with the classifier the evaluation fitted, check it and classify the held-out part.
 
@@ -163,26 +164,23 @@ def export_chosen(
         Time every export into the card (:func:`bundle`).
     progress
         Show the predict progress bar.
+    source_file
+        The ``.keras`` file an already loaded ``model`` came from (recorded in the card, not loaded again).
     """
-    import keras
-
     from olkit.deploy.export import formats_for
-    from olkit.deploy.fold import from_prune, pipeline_proba
+    from olkit.deploy.fold import from_prune, load_base, pipeline_proba
     from olkit.deploy.predict import predict_files
 
-    base = (
-        model
-        if hasattr(model, "layers")
-        else keras.models.load_model(Path(model), safe_mode=True, compile=False)
-    )
+    base, path = load_base(model)
     deployed, head = from_prune(
-        model,
+        base,
         sample.images,
         sample.labels,
         train=sample.train,
         classifier=classifier,
         pooling=pooling,
         seed=seed,
+        source_file=source_file if source_file is not None else path,
     )
     test = sample.images[sample.test]
     out = bundle(
@@ -245,9 +243,8 @@ def export_run(
     FileNotFoundError
         The run has no ``prune/chosen.keras`` or no pruning data root.
     """
-    import keras
-
     from olkit.data.prepare import manifest_file, run_manifest
+    from olkit.deploy.fold import load_base
     from olkit.paths import RunFolder
     from olkit.prune.candidates import evaluation_sample
 
@@ -266,10 +263,10 @@ def export_run(
     manifest = run_manifest(folder, root).query("split == 'data_train'")
     # the pooling notebook 3 evaluated the candidates with (metrics.json)
     pooling = folder.read_metrics().get("prune", {}).get("pooling", "flatten")
-    size = int(keras.models.load_model(folder.chosen, safe_mode=True, compile=False).inputs[0].shape[1])
+    chosen, _ = load_base(folder.chosen)  # loaded once: its input size draws the sample, then it is exported
     return export_chosen(
-        folder.chosen,
-        evaluation_sample(manifest, n_eval=n_eval, size=size, seed=seed),
+        chosen,
+        evaluation_sample(manifest, n_eval=n_eval, size=int(chosen.inputs[0].shape[1]), seed=seed),
         out_dir if out_dir is not None else folder.prune / "export",
         runtimes=runtimes,
         classifier=classifier,
@@ -278,4 +275,5 @@ def export_run(
         manifest=manifest_file(folder, root),
         measure=measure,
         progress=progress,
+        source_file=folder.chosen,
     )

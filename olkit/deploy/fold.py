@@ -415,6 +415,17 @@ def _file_digest(path: Path) -> str:
     return file_sha256(path)
 
 
+def load_base(model: Any | PathLike) -> tuple[Any, Path | None]:
+    """A conv model and the ``.keras`` file it came from: ``model`` itself (no file) or the file loaded in safe
+    mode."""
+    import keras
+
+    if hasattr(model, "layers"):
+        return model, None
+    path = Path(model)  # type: ignore[arg-type]
+    return keras.models.load_model(path, safe_mode=True, compile=False), path
+
+
 def from_prune(
     model: Any | PathLike,
     images: npt.NDArray[Any],
@@ -424,16 +435,18 @@ def from_prune(
     classifier: Literal["logreg", "mlp"] = "logreg",
     pooling: Pooling = "flatten",
     seed: int = 0,
+    source_file: PathLike | None = None,
 ) -> tuple[DeployModel, Any]:
     """A deployable model from a pruned conv model (e.g. a run's ``prune/chosen.keras``) and labelled images.
 
     The classifier is fitted on ``images[train]`` exactly as the evaluation fitted it (:func:`fit_head`), then
-    folded in. Returns the model and the fitted scikit-learn classifier (the notebook's second part).
+    folded in. Returns the model and the fitted scikit-learn classifier (the notebook's second part). ``model`` is
+    the conv model or its ``.keras`` file; a model already loaded from a file names it in ``source_file``, so
+    that the card records the file and its digest without loading it again.
     """
-    import keras
-
-    path = None if hasattr(model, "layers") else Path(model)  # type: ignore[arg-type]
-    base: Any = model if path is None else keras.models.load_model(path, safe_mode=True, compile=False)
+    base, path = load_base(model)
+    if source_file is not None:
+        path = Path(source_file)
     clf = fit_head(base, images, labels, train=train, classifier=classifier, pooling=pooling, seed=seed)
     source: dict[str, Any] = {"kind": "prune", "classifier": classifier, "seed": seed}
     if path is not None:
