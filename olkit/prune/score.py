@@ -340,8 +340,8 @@ def score_filters(
         Scoring images with class-valued masks at the model's input size.
     leave_factor : float
         ``f`` in ``k = round((F - 1) * f)``.
-    method : {"threshold", "original"}
-        Binarisation (see :func:`layer_scores`).
+    method : {"threshold", "original", "contrast"}
+        How a filter's maps are scored against the masks (see :func:`layer_scores`).
     target_class : int or sequence of int
         Class value(s) the kept filters should respond to (1 = Crack).
     background_class : int or sequence, optional
